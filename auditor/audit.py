@@ -1,0 +1,108 @@
+"""Tie the stages together: targets in, a journaled run, reports out.
+
+This is the library's entry point; `cli.py` is a thin shell over it that builds the real
+session, client and throttles, and turns errors into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from auditor import __version__
+from auditor.config import Settings
+from auditor.inputs import InputSet
+from auditor.journal import Journal, fingerprint
+from auditor.model import Row, Status
+from auditor.report.tables import ReportDocument, Summary, summarize
+from auditor.report.writers import write_reports
+from auditor.rows import format_time
+from auditor.runner import Runner, RunTally
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What a finished (or interrupted) audit produced."""
+
+    summary: Summary
+    paths: list[Path]
+    complete: bool
+    not_audited: int
+    tally: RunTally
+
+    def findings(self, fail_on: frozenset[Status]) -> int:
+        """How many rows have a status that `--fail-on` names."""
+        return sum(n for status, n in self.summary.by_status.items() if status in fail_on)
+
+
+def default_name(started: datetime) -> str:
+    """The report base name when `--name` is not given."""
+    return started.strftime("tracing-audit-%Y%m%dT%H%M%SZ")
+
+
+async def run_audit(
+    inputs: InputSet,
+    settings: Settings,
+    runner: Runner,
+    *,
+    name: str,
+    credential_method: str,
+    on_row: Callable[[Row], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> AuditResult:
+    """Audit every target, journaling each row as it comes, then write the reports."""
+    targets = inputs.targets
+    started = runner.now()
+    rows: list[Row | None] = [None] * len(targets)
+    header = {
+        "name": name,
+        "tool_version": __version__,
+        "started_at": format_time(started),
+        "fingerprint": fingerprint(targets),
+        "targets": len(targets),
+    }
+    settings.out.mkdir(parents=True, exist_ok=True)
+    journal_path = settings.out / f"{name}.journal.jsonl"
+    with Journal(journal_path, header) as journal:
+
+        def sink(index: int, row: Row) -> None:
+            rows[index] = row
+            journal.record(index, row)
+            if on_row is not None:
+                on_row(row)
+
+        tally = await runner.run(targets, sink, stop=stop)
+    finished = runner.now()
+    done = [row for row in rows if row is not None]
+    missing = [targets[i].urn for i, row in enumerate(rows) if row is None]
+    summary = summarize(done)
+    run: dict[str, Any] = {
+        "started_at": format_time(started),
+        "finished_at": format_time(finished),
+        "duration_s": round((finished - started).total_seconds(), 3),
+        "complete": not missing,
+        "settings": {**settings.public(), "credentials": credential_method},
+        "inputs": [
+            {"name": i.name, "format": i.format, "entries": i.entries} for i in inputs.inputs
+        ],
+        "duplicates_merged": inputs.duplicates,
+        "requests": tally.requests,
+        "throttling": {
+            "responses_429": dict(tally.throttled),
+            "pauses": dict(tally.pauses),
+        },
+        "journal": str(journal_path),
+        "not_audited": missing,
+    }
+    document = ReportDocument(done, summary, run)
+    paths = write_reports(document, settings.out, name, settings.formats)
+    return AuditResult(summary, [*paths, journal_path], not missing, len(missing), tally)
+
+
+def report_paths(result: AuditResult) -> Sequence[str]:
+    """The files a run wrote, as strings for printing."""
+    return [str(p) for p in result.paths]

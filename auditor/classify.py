@@ -1,0 +1,45 @@
+"""Turn a probe into an outcome: a pure function over a small, ordered rule table.
+
+The error code decides before the HTTP status does (DESIGN.md): a 404 can mean "no APM keys"
+(`FSS.0404`), "no such function" (`FSS.1051`) or "wrong endpoint" (`APIG.0101`), and only the
+code tells them apart.
+"""
+
+from __future__ import annotations
+
+from auditor.model import ErrorKind, Outcome, Probe, Status
+
+MISSING_KEYS_CODES = frozenset({"FSS.0404"})
+NOT_FOUND_CODES = frozenset({"FSS.1051", "FSS.1128", "FSS.1052", "FSS.0410"})
+THROTTLE_CODES = frozenset({"APIG.0308", "FSS.0429"})
+AUTH_CODES = frozenset({"APIG.0301", "APIG.0307", "FSS.0403", "FSS.0401"})
+
+_ERROR_KIND_TEXT = {
+    ErrorKind.TIMEOUT: "request timed out",
+    ErrorKind.CONNECTION: "connection failed",
+    ErrorKind.BAD_BODY: "unreadable response body",
+}
+
+
+def classify(probe: Probe) -> Outcome:
+    """Classify one (final) probe. Total: every probe gets exactly one status."""
+    code, msg = probe.error_code, probe.error_msg
+    if probe.error_kind is not None:
+        what = _ERROR_KIND_TEXT[probe.error_kind]
+        return Outcome(Status.ERROR, code, f"{what}: {msg}" if msg else what)
+    if code in MISSING_KEYS_CODES:
+        return Outcome(Status.MISSING_KEYS, code, msg)
+    if code in NOT_FOUND_CODES:
+        return Outcome(Status.FUNCTION_NOT_FOUND, code, msg)
+    if code in THROTTLE_CODES or probe.http_status == 429:
+        return Outcome(Status.THROTTLED, code, msg or "throttled (HTTP 429) after all retries")
+    if code in AUTH_CODES or probe.http_status in (401, 403):
+        return Outcome(Status.AUTH_FAILED, code, msg or f"HTTP {probe.http_status}")
+    if probe.http_status == 200:
+        if probe.tracing_ak:
+            return Outcome(Status.CONFIGURED)
+        return Outcome(Status.MISSING_KEYS, "", "200 with an empty or absent tracing_ak")
+    detail = f"{code}: {msg}" if code or msg else "no error code in the body"
+    if probe.http_status is not None and probe.http_status >= 500:
+        return Outcome(Status.ERROR, code, f"server error HTTP {probe.http_status} ({detail})")
+    return Outcome(Status.ERROR, code, f"unexpected HTTP {probe.http_status} ({detail})")

@@ -1,0 +1,349 @@
+"""The command line: the only module that reads argv and the environment, prints, or exits.
+
+Each command is a short wrapper: it builds the real session, client, throttles and credentials,
+hands them to the library, and turns `AuditorError`s into one-line messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+import aiohttp
+
+from auditor import __version__
+from auditor.audit import AuditResult, default_name, report_paths, run_audit
+from auditor.auth import Credentials, StaticToken
+from auditor.client import TracingClient
+from auditor.config import Settings, load_config, resolve_settings
+from auditor.errors import AuditorError, UsageError
+from auditor.inputs import InputSet, from_lines, read_inputs
+from auditor.model import Row
+from auditor.progress import Progress, summary_table
+from auditor.retry import RetryPolicy
+from auditor.rows import utc_now
+from auditor.runner import Runner
+from auditor.throttle import Throttles
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+LOG = logging.getLogger("auditor")
+PROGRESS_LOG_EVERY = 10.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 2, like every other usage error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="auditor",
+        description="Audit the tracing (APM) configuration of FunctionGraph functions.",
+    )
+    parser.add_argument("--version", action="version", version=f"auditor {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    audit = commands.add_parser("audit", help="audit the functions named in URN lists")
+    audit.add_argument("inputs", nargs="*", metavar="INPUT", help=".txt .csv .xlsx .json, or -")
+    _add_run_options(audit)
+
+    demo = commands.add_parser("demo", help="audit the built-in emulator's fleet, offline")
+    demo.add_argument("--functions", type=int, default=2000, help="fleet size (default 2000)")
+    demo.add_argument("--seed", type=int, default=7, help="fleet seed (default 7)")
+    demo.add_argument("-o", "--out", default="reports", help="report folder (default reports/)")
+    _add_console_options(demo)
+
+    emulator = commands.add_parser("emulator", help="serve the FunctionGraph emulator")
+    emulator.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (8080)")
+    emulator.add_argument("--functions", type=int, default=1000, help="fleet size (1000)")
+    emulator.add_argument("--seed", type=int, default=0, help="fleet seed (0)")
+    emulator.add_argument("--latency-ms", type=float, nargs=2, metavar=("MIN", "MAX"))
+    emulator.add_argument("--rate-limit", type=int, help="429 above N requests/s per project")
+    emulator.add_argument("--urns-out", metavar="FILE", help="write the fleet's URNs here")
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("-c", "--config", metavar="FILE", help="TOML config; flags override it")
+    add("--endpoint", help="API base URL; may hold {region}")
+    add("--iam-endpoint", help="IAM base URL")
+    add("--rate", type=float, help="requests/s per endpoint, 0 = unlimited (default 100)")
+    add("--concurrency", type=int, help="requests in flight (default 32)")
+    add("--timeout", type=float, help="seconds per request (default 10)")
+    add("--retries", type=int, help="retries after the first attempt (default 4)")
+    add("-o", "--out", help="report folder (default reports/)")
+    add("--format", help="comma-separated: xlsx,csv,json (default all)")
+    add("--name", help="report base name (default tracing-audit-<UTC time>)")
+    add("--fail-on", help="statuses that make exit 1 (default every one but configured)")
+    _add_console_options(parser)
+
+
+def _add_console_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.quiet, args.log_format)
+    try:
+        if args.command == "audit":
+            return _audit_command(args, os.environ)
+        if args.command == "demo":
+            return _demo_command(args)
+        return _emulator_command(args)
+    except AuditorError as exc:
+        print(f"auditor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_SIGNAL[signal.SIGINT]
+
+
+def _audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = load_config(Path(args.config)) if args.config else {}
+    flags = {
+        key: getattr(args, key)
+        for key in ("endpoint", "iam_endpoint", "rate", "concurrency", "timeout", "retries")
+    }
+    flags |= {"out": args.out, "format": args.format, "name": args.name, "fail_on": args.fail_on}
+    settings = resolve_settings(config, flags)
+    if not args.inputs:
+        raise UsageError("no input: give URN list files (.txt .csv .xlsx .json) or - for stdin")
+    inputs = read_inputs(args.inputs, stdin=sys.stdin.buffer)
+    if not inputs.targets:
+        raise UsageError(f"no URNs found in {', '.join(args.inputs)}")
+    needs_credentials = any(t.parsed is not None for t in inputs.targets)
+    credentials = credentials_from_env(env) if needs_credentials else StaticToken("")
+    return _run(inputs, settings, credentials, quiet=args.quiet)
+
+
+def credentials_from_env(env: Mapping[str, str]) -> Credentials:
+    """The credentials the environment provides; never from a plain command-line argument."""
+    token = env.get("AUDITOR_TOKEN", "").strip()
+    if token:
+        return StaticToken(token)
+    if env.get("HUAWEICLOUD_SDK_AK") or env.get("HUAWEICLOUD_USERNAME"):
+        raise UsageError(
+            "AK/SK and password credentials are not supported yet; set AUDITOR_TOKEN "
+            "to an IAM token (X-Subject-Token) instead"
+        )
+    raise UsageError("no credentials: set AUDITOR_TOKEN to an IAM token (X-Subject-Token)")
+
+
+def _run(inputs: InputSet, settings: Settings, credentials: Credentials, *, quiet: bool) -> int:
+    name = settings.name or default_name(utc_now())
+    console = _Console(len(inputs.targets), sys.stderr, quiet=quiet)
+    LOG.info(
+        "auditing %d entries (%d invalid) at rate %s/s per endpoint, concurrency %d",
+        len(inputs.targets),
+        sum(t.parsed is None for t in inputs.targets),
+        settings.rate or "unlimited",
+        settings.concurrency,
+    )
+    result, caught = asyncio.run(_audit_async(inputs, settings, credentials, name, console))
+    console.finish()
+    if not quiet:
+        print(summary_table(result.summary, report_paths(result)))
+        if not result.complete:
+            print(f"\nINTERRUPTED: {result.not_audited} URNs not audited (see the JSON report)")
+    if caught is not None:
+        return EXIT_SIGNAL[caught]
+    return EXIT_FINDINGS if result.findings(settings.fail_on) else EXIT_OK
+
+
+async def _audit_async(
+    inputs: InputSet,
+    settings: Settings,
+    credentials: Credentials,
+    name: str,
+    console: _Console,
+) -> tuple[AuditResult, signal.Signals | None]:
+    stop = asyncio.Event()
+    caught: list[signal.Signals] = []
+    loop = asyncio.get_running_loop()
+    for signum in EXIT_SIGNAL:
+        loop.add_signal_handler(signum, _on_signal, signum, stop, caught)
+    connector = aiohttp.TCPConnector(limit=settings.concurrency, ttl_dns_cache=300)
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            client = TracingClient(
+                session,
+                credentials,
+                endpoint=settings.endpoint,
+                endpoints=settings.endpoints,
+                timeout=settings.timeout,
+            )
+            runner = Runner(
+                client,
+                Throttles(settings.rate or None),
+                concurrency=settings.concurrency,
+                policy=RetryPolicy(retries=settings.retries),
+            )
+            result = await run_audit(
+                inputs,
+                settings,
+                runner,
+                name=name,
+                credential_method=credentials.method,
+                on_row=console.on_row,
+                stop=stop,
+            )
+    finally:
+        for signum in EXIT_SIGNAL:
+            loop.remove_signal_handler(signum)
+    return result, caught[0] if caught else None
+
+
+def _on_signal(signum: signal.Signals, stop: asyncio.Event, caught: list[signal.Signals]) -> None:
+    if not caught:
+        LOG.warning("%s: finishing requests in flight, then writing a partial report", signum.name)
+    caught.append(signum)
+    stop.set()
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    # The emulator is imported only here and in `emulator`: the pipeline never needs it.
+    from auditor.emulator import DEFAULT_TOKEN, REGIONS, EmulatorConfig, Fleet
+
+    if not 1 <= args.functions <= 2_000_000:
+        raise UsageError("--functions: choose between 1 and 2000000")
+    fleet = Fleet.generate(args.functions, seed=args.seed)
+    entries = [*fleet.urns(), "urn:fss:cn-north-4:not-a-project:function:default:typo"]
+    inputs = from_lines(entries, "demo-fleet")
+    settings = resolve_settings({}, {"out": args.out})
+    config = EmulatorConfig(latency_ms=(5.0, 40.0))
+    if not args.quiet:
+        print(
+            f"demo: {len(fleet)} functions in {len(fleet.project_ids)} projects x "
+            f"{len(REGIONS)} regions, served by the built-in emulator on 127.0.0.1"
+        )
+    name = default_name(utc_now()).replace("tracing-audit", "demo")
+    console = _Console(len(inputs.targets), sys.stderr, quiet=args.quiet)
+
+    async def demo() -> tuple[AuditResult, signal.Signals | None]:
+        from auditor.emulator import running_emulator
+
+        async with (
+            running_emulator(fleet, config) as first,
+            running_emulator(fleet, config) as second,
+        ):
+            endpoints = {REGIONS[0]: first.url, REGIONS[1]: second.url}
+            demo_settings = Settings(**{**vars(settings), "endpoints": endpoints, "name": name})
+            return await _audit_async(
+                inputs, demo_settings, StaticToken(DEFAULT_TOKEN), name, console
+            )
+
+    result, caught = asyncio.run(demo())
+    console.finish()
+    if not args.quiet:
+        print(summary_table(result.summary, report_paths(result)))
+        print("\nnext: open the .xlsx, or audit your own list: auditor audit URNS.txt --help")
+    return EXIT_SIGNAL[caught] if caught else EXIT_OK
+
+
+def _emulator_command(args: argparse.Namespace) -> int:
+    from auditor.emulator import DEFAULT_TOKEN, EmulatorConfig, Fleet, running_emulator
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port: {args.port} is not a port number")
+    fleet = Fleet.generate(args.functions, seed=args.seed)
+    if args.urns_out:
+        try:
+            Path(args.urns_out).write_text("\n".join(fleet.urns()) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--urns-out {args.urns_out}: {exc.strerror or exc}") from None
+    config = EmulatorConfig(
+        latency_ms=tuple(args.latency_ms) if args.latency_ms else (0.0, 0.0),
+        rate_limit=args.rate_limit,
+    )
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in EXIT_SIGNAL:
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            async with running_emulator(fleet, config, port=args.port) as server:
+                print(
+                    f"emulator: {len(fleet)} functions, projects {', '.join(fleet.project_ids)}\n"
+                    f"serving {server.url} (Ctrl-C to stop); try:\n"
+                    f"  AUDITOR_TOKEN={DEFAULT_TOKEN} auditor audit URNS.txt "
+                    f"--endpoint {server.url}",
+                    flush=True,
+                )
+                await stop.wait()
+        except OSError as exc:
+            raise UsageError(f"--port {args.port}: {exc.strerror or exc}") from None
+
+    asyncio.run(serve())
+    return EXIT_OK
+
+
+class _Console:
+    """Progress: a redrawn bar on a terminal, a log line every 10 s otherwise."""
+
+    def __init__(self, total: int, stream: TextIO, *, quiet: bool) -> None:
+        self._stream = stream
+        self._quiet = quiet
+        self._tty = stream.isatty()
+        self._progress = Progress(total, time.monotonic())
+        self._last = 0.0
+        self._interval = 0.1 if self._tty else PROGRESS_LOG_EVERY
+
+    def on_row(self, row: Row) -> None:
+        self._progress.add(row.status)
+        now = time.monotonic()
+        if not self._quiet and now - self._last >= self._interval:
+            self._last = now
+            self._show(now)
+
+    def _show(self, now: float) -> None:
+        if self._tty:
+            self._stream.write("\r" + self._progress.line(now) + "\x1b[K")
+            self._stream.flush()
+        else:
+            LOG.info("progress %s", self._progress.line(now))
+
+    def finish(self) -> None:
+        if self._quiet:
+            return
+        self._show(time.monotonic())
+        if self._tty:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _configure_logging(quiet: bool, log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    LOG.handlers[:] = [handler]
+    LOG.setLevel(logging.WARNING if quiet else logging.INFO)
+    LOG.propagate = False

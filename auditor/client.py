@@ -1,0 +1,158 @@
+"""The only module that speaks HTTP: ask FunctionGraph for one function's tracing config.
+
+`TracingClient.probe` never raises for an HTTP answer or a network failure: it returns a
+`Probe`. The tracing SK in a 200 body is never read into the probe.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from auditor.auth import Credentials
+from auditor.model import ErrorKind, Probe
+from auditor.urn import FunctionUrn
+
+DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
+_MAX_BODY = 64 * 1024
+_MAX_MESSAGE = 300
+
+
+def endpoint_for(template: str, region: str) -> str:
+    """The API base URL for `region`: `{region}` in the template is filled in."""
+    return template.replace("{region}", region).rstrip("/")
+
+
+def tracing_path(urn: FunctionUrn) -> str:
+    """The request path; the URN travels as one percent-encoded segment (`:` -> `%3A`)."""
+    return f"/v2/{urn.project_id}/fgs/functions/{quote(urn.unqualified, safe='')}/tracing"
+
+
+class TracingClient:
+    """Queries `GET /v2/{project_id}/fgs/functions/{urn}/tracing` over a shared session."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        credentials: Credentials,
+        *,
+        endpoint: str = DEFAULT_ENDPOINT,
+        endpoints: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._credentials = credentials
+        self._endpoint = endpoint
+        self._endpoints = dict(endpoints or {})
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout_s = timeout
+
+    def endpoint(self, urn: FunctionUrn) -> str:
+        """The base URL requests about `urn` go to; the rate limit is kept per endpoint."""
+        override = self._endpoints.get(urn.region)
+        return override.rstrip("/") if override else endpoint_for(self._endpoint, urn.region)
+
+    async def probe(self, urn: FunctionUrn) -> Probe:
+        """Ask once about `urn`'s tracing configuration."""
+        url = self.endpoint(urn) + tracing_path(urn)
+        headers = await self._credentials.headers(urn.project_id, "GET", url)
+        headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        try:
+            async with self._session.get(
+                URL(url, encoded=True), headers=headers, timeout=self._timeout
+            ) as response:
+                body = await response.content.read(_MAX_BODY)
+                return _probe_from_answer(response, body, _elapsed_ms(started))
+        except TimeoutError:
+            return Probe(
+                None,
+                ErrorKind.TIMEOUT,
+                error_msg=f"no answer within {self._timeout_s:g} s",
+                elapsed_ms=_elapsed_ms(started),
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            return Probe(
+                None,
+                ErrorKind.CONNECTION,
+                error_msg=_describe_exception(exc),
+                elapsed_ms=_elapsed_ms(started),
+            )
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _describe_exception(exc: BaseException) -> str:
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return (f"{name}: {text}" if text else name)[:_MAX_MESSAGE]
+
+
+def _probe_from_answer(response: aiohttp.ClientResponse, body: bytes, elapsed: float) -> Probe:
+    status = response.status
+    request_id = response.headers.get("X-Request-Id", "")
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError:
+        data = None
+        readable = False
+    else:
+        readable = True
+    if not isinstance(data, dict):
+        # Non-JSON error pages (a gateway's HTML 502) keep their status so retries and the
+        # message still say what happened; on a 200 the answer is useless, hence BAD_BODY.
+        what = _describe_body(response, body, readable, data)
+        kind = ErrorKind.BAD_BODY if status == 200 else None
+        return Probe(status, kind, "", what, None, request_id, retry_after, elapsed)
+    code = data.get("error_code")
+    msg = data.get("error_msg")
+    ak = data.get("tracing_ak")
+    return Probe(
+        http_status=status,
+        error_code=code[:_MAX_MESSAGE] if isinstance(code, str) else "",
+        error_msg=msg[:_MAX_MESSAGE] if isinstance(msg, str) else "",
+        tracing_ak=ak if isinstance(ak, str) else None,
+        request_id=request_id,
+        retry_after=retry_after,
+        elapsed_ms=elapsed,
+    )
+
+
+def _describe_body(
+    response: aiohttp.ClientResponse, body: bytes, readable: bool, data: object
+) -> str:
+    # Never quote the body itself: it may carry anything, secrets included.
+    ctype = response.headers.get("Content-Type", "no content type").split(";")[0]
+    if not body.strip():
+        return f"HTTP {response.status} with an empty body"
+    if readable:
+        return f"HTTP {response.status} with JSON that is not an object ({type(data).__name__})"
+    return f"HTTP {response.status} with a non-JSON body ({ctype}, {len(body)} bytes)"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

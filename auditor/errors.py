@@ -1,0 +1,37 @@
+"""Every exception `auditor` raises on purpose.
+
+Outcomes of an audit (a 404, a throttled function, a bad row) are *data*, not exceptions.
+Exceptions are for bugs and for problems that stop the whole run before anything is audited::
+
+    AuditorError       base: catch this to handle anything the tool raises on purpose
+    ├── UsageError     a bad option or option value (exit 2)
+    ├── ConfigError    an unreadable or invalid TOML config or credentials file (exit 2)
+    ├── InputError     an input that cannot be read or holds no usable column (exit 2)
+    └── InvalidUrn     one entry is not a function URN; inputs turn it into an
+                       `invalid_urn` row, so it never stops a run
+
+Every message says what was wrong and, where it helps, what to do. No message ever contains a
+secret: messages are built from file names, option names and URNs only.
+"""
+
+from __future__ import annotations
+
+
+class AuditorError(Exception):
+    """Base class of every error `auditor` raises on purpose."""
+
+
+class UsageError(AuditorError):
+    """A command-line option or its value is wrong."""
+
+
+class ConfigError(AuditorError):
+    """A configuration or credentials file cannot be read or is invalid."""
+
+
+class InputError(AuditorError):
+    """An input file cannot be read, or holds nothing that looks like a URN column."""
+
+
+class InvalidUrn(AuditorError):
+    """A string is not a valid FunctionGraph function URN; the message says why."""

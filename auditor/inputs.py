@@ -1,0 +1,270 @@
+"""Read URN lists: text, CSV, XLSX and JSON files, or stdin, into distinct audit targets.
+
+Parsers take binary file objects and the format is sniffed when the name does not say it. An
+entry that is not a URN becomes a target with `invalid_reason` set (an `invalid_urn` row later);
+only an input that cannot be read at all raises `InputError`. Duplicates across all inputs merge
+into one target that remembers where the entry first appeared and how often it appeared.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from auditor.errors import InputError, InvalidUrn
+from auditor.model import Target
+from auditor.urn import FunctionUrn, parse_urn
+
+URN_COLUMNS = ("urn", "func_urn", "function_urn")
+FORMATS = ("txt", "csv", "xlsx", "json")
+_SUFFIXES = {".txt": "txt", ".lst": "txt", ".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
+_MAX_SHOWN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One raw entry and where it was found (`file:line`); `problem` is set for a bad item."""
+
+    text: str
+    where: str
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InputSummary:
+    """What one input contributed, for the report's `run.inputs`."""
+
+    name: str
+    format: str
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class InputSet:
+    """All targets of a run in first-seen order, and a summary per input."""
+
+    targets: list[Target]
+    inputs: list[InputSummary]
+
+    @property
+    def duplicates(self) -> int:
+        """How many entries were merged into an earlier identical one."""
+        return sum(t.occurrences - 1 for t in self.targets)
+
+
+def read_inputs(names: Sequence[str], stdin: BinaryIO | None = None) -> InputSet:
+    """Read every input (`-` is stdin) and merge their entries into distinct targets."""
+    merged = _Merger()
+    summaries = []
+    for name in names:
+        if name == "-":
+            if stdin is None:
+                raise InputError("'-' given but no standard input is available")
+            fmt, entries = parse_stream(stdin, "stdin")
+        else:
+            fmt, entries = _parse_path(Path(name))
+        count = merged.add_all(entries)
+        summaries.append(InputSummary(name, fmt, count))
+    return InputSet(merged.targets(), summaries)
+
+
+def from_lines(lines: Iterable[str], label: str) -> InputSet:
+    """An input set from entries already in memory (one per item), e.g. a generated fleet."""
+    merged = _Merger()
+    count = merged.add_all(
+        Entry(line.strip(), f"{label}:{number}")
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
+    )
+    return InputSet(merged.targets(), [InputSummary(label, "list", count)])
+
+
+def parse_stream(stream: BinaryIO, label: str, fmt: str | None = None) -> tuple[str, list[Entry]]:
+    """Parse one input; `fmt` comes from the file name, or is sniffed from the content."""
+    data = stream.read()
+    fmt = fmt or sniff_format(data)
+    if fmt == "xlsx":
+        return fmt, list(_xlsx_entries(data, label))
+    text = _decode(data, label)
+    if fmt == "json":
+        return fmt, list(_json_entries(text, label))
+    if fmt == "csv":
+        return fmt, list(_csv_entries(text, label))
+    return fmt, list(_text_entries(text, label))
+
+
+def sniff_format(data: bytes) -> str:
+    """Guess the format of an input whose name does not tell it."""
+    if data.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head in (b"[", b"{"):
+        return "json"
+    first_line = data.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    if b"," in first_line or first_line.strip().lower().strip(b'"') in {
+        c.encode() for c in URN_COLUMNS
+    }:
+        return "csv"
+    return "txt"
+
+
+def _parse_path(path: Path) -> tuple[str, list[Entry]]:
+    label = str(path)
+    if path.is_dir():
+        raise InputError(f"{label}: is a directory, not a URN list")
+    try:
+        with path.open("rb") as stream:
+            fmt, entries = parse_stream(stream, label, _SUFFIXES.get(path.suffix.lower()))
+    except FileNotFoundError:
+        raise InputError(f"{label}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{label}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    return fmt, entries
+
+
+def _decode(data: bytes, label: str) -> str:
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{label}: looks like a binary file, not a URN list")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{label}: is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
+        ) from None
+
+
+def _text_entries(text: str, label: str) -> Iterator[Entry]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            yield Entry(entry, f"{label}:{number}")
+
+
+def _csv_entries(text: str, label: str) -> Iterator[Entry]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = ((reader.line_num, row) for row in reader)
+    yield from _table_entries(rows, label)
+
+
+def _xlsx_entries(data: bytes, label: str) -> Iterator[Entry]:
+    from openpyxl import load_workbook  # imported late: only XLSX inputs pay for it
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many unrelated types for a damaged file
+        raise InputError(f"{label}: is not a readable .xlsx workbook ({exc})") from None
+    try:
+        sheet = book.worksheets[0]
+        rows = (
+            (number, ["" if v is None else str(v) for v in values])
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+        )
+        yield from _table_entries(rows, f"{label}[{sheet.title}]")
+    finally:
+        book.close()
+
+
+def _table_entries(rows: Iterable[tuple[int, list[str]]], label: str) -> Iterator[Entry]:
+    """Entries of a CSV or sheet: the URN column by name, else the only column."""
+    column: int | None = None
+    for number, row in rows:
+        cells = [cell.strip() for cell in row]
+        if column is None:
+            if not any(cells):
+                continue
+            column, is_header = _find_urn_column(cells, label)
+            if is_header:
+                continue
+        value = cells[column] if column < len(cells) else ""
+        if value:
+            yield Entry(value, f"{label}:{number}")
+
+
+def _find_urn_column(cells: list[str], label: str) -> tuple[int, bool]:
+    names = [cell.lower() for cell in cells]
+    for wanted in URN_COLUMNS:
+        if wanted in names:
+            return names.index(wanted), True
+    filled = [i for i, cell in enumerate(cells) if cell]
+    if len(filled) == 1:
+        index = filled[0]
+        return index, not cells[index].lower().startswith("urn:")
+    shown = ", ".join(repr(c) for c in cells[:8])
+    raise InputError(
+        f"{label}: no URN column: name one of {', '.join(URN_COLUMNS)} (header was {shown})"
+    )
+
+
+def _json_entries(text: str, label: str) -> Iterator[Entry]:
+    try:
+        data = json.loads(text) if text.strip() else []
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{label}: is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if isinstance(data, dict) and isinstance(data.get("functions"), list):
+        data = data["functions"]  # a ListFunctions response
+    if not isinstance(data, list):
+        raise InputError(
+            f"{label}: JSON must be a list of URNs, a list of objects with func_urn/urn, "
+            "or a ListFunctions response"
+        )
+    for index, item in enumerate(data, start=1):
+        where = f"{label}:item {index}"
+        if isinstance(item, str):
+            if item.strip():
+                yield Entry(item.strip(), where)
+        elif isinstance(item, dict):
+            value = next((item[k] for k in URN_COLUMNS if isinstance(item.get(k), str)), None)
+            if value is not None:
+                yield Entry(value.strip(), where)
+            else:
+                yield Entry(_shown(json.dumps(item)), where, "object has no func_urn/urn field")
+        else:
+            yield Entry(_shown(json.dumps(item)), where, f"a JSON {type(item).__name__}, not a URN")
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+
+
+@dataclass(slots=True)
+class _Seen:
+    where: str
+    parsed: FunctionUrn | None
+    reason: str
+    count: int = 1
+
+
+class _Merger:
+    """Merges entries into distinct targets, keeping the first place each appeared."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, _Seen] = {}
+
+    def add_all(self, entries: Iterable[Entry]) -> int:
+        count = 0
+        for entry in entries:
+            count += 1
+            seen = self._seen.get(entry.text)
+            if seen is not None:
+                seen.count += 1
+            elif entry.problem:
+                self._seen[entry.text] = _Seen(entry.where, None, entry.problem)
+            else:
+                try:
+                    self._seen[entry.text] = _Seen(entry.where, parse_urn(entry.text), "")
+                except InvalidUrn as exc:
+                    self._seen[entry.text] = _Seen(entry.where, None, str(exc))
+        return count
+
+    def targets(self) -> list[Target]:
+        return [
+            Target(text, seen.parsed, seen.where, seen.count, seen.reason)
+            for text, seen in self._seen.items()
+        ]

@@ -1,0 +1,112 @@
+"""The data that flows through an audit: statuses, targets, probes and result rows.
+
+Everything here is a frozen, slotted dataclass or an enum, so a million rows stay compact and
+no stage can change what an earlier stage decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import StrEnum
+
+from auditor.urn import FunctionUrn
+
+
+class Status(StrEnum):
+    """The one status every input URN ends with. The strings are the report's vocabulary."""
+
+    CONFIGURED = "configured"
+    MISSING_KEYS = "missing_keys"
+    FUNCTION_NOT_FOUND = "function_not_found"
+    AUTH_FAILED = "auth_failed"
+    THROTTLED = "throttled"
+    ERROR = "error"
+    INVALID_URN = "invalid_urn"
+
+
+class ErrorKind(StrEnum):
+    """Why a request produced no usable HTTP answer (or an unusable one)."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    BAD_BODY = "bad_body"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One distinct input entry: a parsed URN, or the reason it is not one.
+
+    Duplicates across all inputs are merged: `source` is where the entry first appeared
+    (`file:line`) and `occurrences` how often it appeared in total.
+    """
+
+    urn: str
+    parsed: FunctionUrn | None
+    source: str
+    occurrences: int = 1
+    invalid_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What one HTTP request returned, reduced to what classification needs.
+
+    `tracing_sk` is deliberately absent: the client never keeps it.
+    """
+
+    http_status: int | None
+    error_kind: ErrorKind | None = None
+    error_code: str = ""
+    error_msg: str = ""
+    tracing_ak: str | None = None
+    request_id: str = ""
+    retry_after: float | None = None
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The classification of a probe: the status and the message a reader sees."""
+
+    status: Status
+    error_code: str = ""
+    error_msg: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the report; field order is the report's column order (see DESIGN.md)."""
+
+    urn: str
+    region: str
+    project_id: str
+    package: str
+    function: str
+    qualifier: str
+    status: Status
+    http_status: int | None
+    error_code: str
+    error_msg: str
+    tracing_ak: str
+    request_id: str
+    attempts: int
+    elapsed_ms: int
+    checked_at: str
+    source: str
+    occurrences: int
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))
+
+
+def mask_ak(ak: str | None) -> str:
+    """Mask an access key for reports: the first and last four characters survive.
+
+    Keys of twelve characters or fewer keep only their first two, so a short key is never
+    half revealed.
+    """
+    if not ak:
+        return ""
+    if len(ak) <= 12:
+        return ak[:2] + "****"
+    return f"{ak[:4]}****{ak[-4:]}"

@@ -1,0 +1,1 @@
+"""Reports: pure tables and renderers, and the one writer module that touches the disk."""

@@ -1,0 +1,93 @@
+"""Build result rows, and turn them into plain records and back (for JSON and the journal)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.model import COLUMNS, Outcome, Probe, Row, Status, Target, mask_ak
+
+
+def result_row(
+    target: Target,
+    probe: Probe,
+    outcome: Outcome,
+    *,
+    attempts: int,
+    elapsed_ms: float,
+    checked_at: datetime,
+) -> Row:
+    """The row for an audited target. Only the masked AK survives; the SK was never here."""
+    urn = target.parsed
+    assert urn is not None, "only valid targets are audited"
+    return Row(
+        urn=target.urn,
+        region=urn.region,
+        project_id=urn.project_id,
+        package=urn.package,
+        function=urn.name,
+        qualifier=urn.qualifier,
+        status=outcome.status,
+        http_status=probe.http_status,
+        error_code=outcome.error_code,
+        error_msg=outcome.error_msg,
+        tracing_ak=mask_ak(probe.tracing_ak) if outcome.status is Status.CONFIGURED else "",
+        request_id=probe.request_id,
+        attempts=attempts,
+        elapsed_ms=round(elapsed_ms),
+        checked_at=format_time(checked_at),
+        source=target.source,
+        occurrences=target.occurrences,
+    )
+
+
+def invalid_row(target: Target) -> Row:
+    """The row for an entry that is not a URN: never sent, status `invalid_urn`."""
+    return Row(
+        urn=target.urn,
+        region="",
+        project_id="",
+        package="",
+        function="",
+        qualifier="",
+        status=Status.INVALID_URN,
+        http_status=None,
+        error_code="",
+        error_msg=target.invalid_reason,
+        tracing_ak="",
+        request_id="",
+        attempts=0,
+        elapsed_ms=0,
+        checked_at="",
+        source=target.source,
+        occurrences=target.occurrences,
+    )
+
+
+def utc_now() -> datetime:
+    """The current time in UTC: the default clock of a run."""
+    return datetime.now(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    """UTC ISO-8601 with a `Z`, to the second: the format of every time in the reports."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_record(row: Row) -> dict[str, Any]:
+    """A JSON-ready dict of the row, keys in column order."""
+    record = {name: getattr(row, name) for name in COLUMNS}
+    record["status"] = row.status.value
+    return record
+
+
+def from_record(record: dict[str, Any]) -> Row:
+    """Rebuild a row from `to_record`'s output (a journal line or a JSON report row)."""
+    values: dict[str, Any] = {name: record.get(name) for name in COLUMNS}
+    values["status"] = Status(values["status"])
+    for name in ("attempts", "elapsed_ms", "occurrences"):
+        values[name] = int(values[name] or 0)
+    for name in COLUMNS:
+        if values[name] is None and name != "http_status":
+            values[name] = ""
+    return Row(**values)

@@ -1,0 +1,69 @@
+"""Parse and validate FunctionGraph function URNs.
+
+`urn:fss:{region}:{project_id}:function:{package}:{name}[:{version}|:!{alias}]`
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from auditor.errors import InvalidUrn
+
+_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+\Z")
+_PROJECT_ID = re.compile(r"[A-Za-z0-9]{32}\Z")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
+_VERSION = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+_ALIAS = re.compile(r"![A-Za-z0-9_-]{1,64}\Z")
+_MAX_LENGTH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionUrn:
+    """A parsed function URN. `qualifier` is a version, `!alias`, or empty."""
+
+    region: str
+    project_id: str
+    package: str
+    name: str
+    qualifier: str = ""
+
+    @property
+    def unqualified(self) -> str:
+        """The URN without version or alias: the form the tracing API is asked about."""
+        return f"urn:fss:{self.region}:{self.project_id}:function:{self.package}:{self.name}"
+
+    def __str__(self) -> str:
+        base = self.unqualified
+        return f"{base}:{self.qualifier}" if self.qualifier else base
+
+
+def parse_urn(text: str) -> FunctionUrn:
+    """Parse `text` as a function URN, or raise `InvalidUrn` saying what is wrong with it."""
+    if not text:
+        raise InvalidUrn("empty entry")
+    if len(text) > _MAX_LENGTH:
+        raise InvalidUrn(f"longer than {_MAX_LENGTH} characters")
+    parts = text.split(":")
+    if len(parts) < 7 or parts[0] != "urn" or parts[1] != "fss":
+        raise InvalidUrn(
+            "not a function URN: expected "
+            "urn:fss:{region}:{project_id}:function:{package}:{name}[:{version}|:!{alias}]"
+        )
+    if len(parts) > 8:
+        raise InvalidUrn(f"too many ':'-separated parts ({len(parts)}, at most 8)")
+    _, _, region, project_id, kind, package, name, *rest = parts
+    if kind != "function":
+        raise InvalidUrn(f"resource type is {kind!r}, expected 'function'")
+    if not _REGION.match(region):
+        raise InvalidUrn(f"region {region!r} is not a region name like 'cn-north-4'")
+    if not _PROJECT_ID.match(project_id):
+        raise InvalidUrn(f"project id {project_id!r} is not 32 letters or digits")
+    if not _NAME.match(package):
+        raise InvalidUrn(f"package {package!r} may hold only letters, digits, '_' and '-'")
+    if not _NAME.match(name):
+        raise InvalidUrn(f"function name {name!r} may hold only letters, digits, '_' and '-'")
+    qualifier = rest[0] if rest else ""
+    if rest and not (_ALIAS.match(qualifier) or _VERSION.match(qualifier)):
+        raise InvalidUrn(f"qualifier {qualifier!r} is neither a version nor '!alias'")
+    return FunctionUrn(region, project_id, package, name, qualifier)
