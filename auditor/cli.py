@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--latency-ms", type=float, nargs=2, metavar=("MIN", "MAX"))
     emulator.add_argument("--rate-limit", type=int, help="429 above N requests/s per project")
     emulator.add_argument("--urns-out", metavar="FILE", help="write the fleet's URNs here")
+    emulator.add_argument("--token", help="the X-Auth-Token it accepts (default emulator-token)")
+    _add_console_options(emulator)
     return parser
 
 
@@ -267,9 +269,13 @@ def _emulator_command(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--urns-out {args.urns_out}: {exc.strerror or exc}") from None
     config = EmulatorConfig(
+        token=args.token or DEFAULT_TOKEN,
         latency_ms=tuple(args.latency_ms) if args.latency_ms else (0.0, 0.0),
         rate_limit=args.rate_limit,
     )
+
+    # Even a test server's custom token is not echoed; only the well-known default is.
+    shown_token = DEFAULT_TOKEN if config.token == DEFAULT_TOKEN else "<your --token>"
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -281,7 +287,7 @@ def _emulator_command(args: argparse.Namespace) -> int:
                 print(
                     f"emulator: {len(fleet)} functions, projects {', '.join(fleet.project_ids)}\n"
                     f"serving {server.url} (Ctrl-C to stop); try:\n"
-                    f"  AUDITOR_TOKEN={DEFAULT_TOKEN} auditor audit URNS.txt "
+                    f"  AUDITOR_TOKEN={shown_token} auditor audit URNS.txt "
                     f"--endpoint {server.url}",
                     flush=True,
                 )
