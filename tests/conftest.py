@@ -11,9 +11,34 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+import aioresponses.core
 import pytest
 
 from auditor.emulator import Fleet
+
+
+def _make_aioresponses_work_with_aiohttp_3_14() -> None:
+    """aiohttp 3.14 (a security release) made `ClientResponse(stream_writer=...)` required and
+    aioresponses 0.7.9 does not pass it (pnuckowski/aioresponses#289, open). Faked responses
+    are complete before they are built, so a writer that has sent 0 bytes is the truth."""
+    import inspect
+
+    if "stream_writer" not in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
+        return
+
+    class _SentWriter:
+        output_size = 0
+
+    class _CompatibleResponse(aiohttp.ClientResponse):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("stream_writer", _SentWriter())
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    aioresponses.core.ClientResponse = _CompatibleResponse  # type: ignore[misc]
+
+
+_make_aioresponses_work_with_aiohttp_3_14()
 
 
 @dataclass(frozen=True)
