@@ -16,7 +16,7 @@ from typing import Any
 from auditor import __version__
 from auditor.config import Settings
 from auditor.inputs import InputSet
-from auditor.journal import Journal, fingerprint
+from auditor.journal import Journal, JournalContents, fingerprint
 from auditor.model import Row, Status
 from auditor.report.tables import ReportDocument, Summary, summarize
 from auditor.report.writers import write_reports
@@ -53,8 +53,13 @@ async def run_audit(
     credential_method: str,
     on_row: Callable[[Row], None] | None = None,
     stop: asyncio.Event | None = None,
+    resume: tuple[Path, JournalContents] | None = None,
 ) -> AuditResult:
-    """Audit every target, journaling each row as it comes, then write the reports."""
+    """Audit every target, journaling each row as it comes, then write the reports.
+
+    With `resume` (a journal of an earlier run over the same inputs, and its contents), targets
+    the journal already has are not asked again; the journal is continued.
+    """
     targets = inputs.targets
     started = runner.now()
     rows: list[Row | None] = [None] * len(targets)
@@ -67,7 +72,23 @@ async def run_audit(
     }
     settings.out.mkdir(parents=True, exist_ok=True)
     journal_path = settings.out / f"{name}.journal.jsonl"
-    with Journal(journal_path, header) as journal:
+    resumed: dict[str, Any] = {}
+    if resume is not None:
+        journal_path, contents = resume
+        for index, row in contents.rows.items():
+            if 0 <= index < len(targets) and row.urn == targets[index].urn:
+                rows[index] = row
+        resumed = {
+            "journal": str(journal_path),
+            "first_started_at": contents.header.get("started_at", ""),
+            "rows_reused": sum(row is not None for row in rows),
+            "lines_skipped": contents.skipped_lines,
+        }
+    if on_row is not None:
+        for done_row in rows:
+            if done_row is not None:
+                on_row(done_row)
+    with Journal(journal_path, header, resume=resume is not None) as journal:
 
         def sink(index: int, row: Row) -> None:
             rows[index] = row
@@ -75,7 +96,7 @@ async def run_audit(
             if on_row is not None:
                 on_row(row)
 
-        tally = await runner.run(targets, sink, stop=stop)
+        tally = await runner.run(targets, sink, skip=lambda i: rows[i] is not None, stop=stop)
     finished = runner.now()
     done = [row for row in rows if row is not None]
     missing = [targets[i].urn for i, row in enumerate(rows) if row is None]
@@ -94,7 +115,9 @@ async def run_audit(
         "throttling": {
             "responses_429": dict(tally.throttled),
             "pauses": dict(tally.pauses),
+            "effective_rate": runner.throttles.current_rates(),
         },
+        "resumed": resumed or None,
         "journal": str(journal_path),
         "not_audited": missing,
     }

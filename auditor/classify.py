@@ -31,15 +31,17 @@ def classify(probe: Probe) -> Outcome:
         return Outcome(Status.MISSING_KEYS, code, msg)
     if code in NOT_FOUND_CODES:
         return Outcome(Status.FUNCTION_NOT_FOUND, code, msg)
+    if code in AUTH_CODES:
+        return Outcome(Status.AUTH_FAILED, code, msg or f"HTTP {probe.http_status}")
     if code in THROTTLE_CODES or probe.http_status == 429:
         return Outcome(Status.THROTTLED, code, msg or "throttled (HTTP 429) after all retries")
-    if code in AUTH_CODES or probe.http_status in (401, 403):
+    if probe.http_status in (401, 403):
         return Outcome(Status.AUTH_FAILED, code, msg or f"HTTP {probe.http_status}")
     if probe.http_status == 200:
         if probe.tracing_ak:
             return Outcome(Status.CONFIGURED)
         return Outcome(Status.MISSING_KEYS, "", "200 with an empty or absent tracing_ak")
-    detail = f"{code}: {msg}" if code or msg else "no error code in the body"
+    detail = ": ".join(part for part in (code, msg) if part) or "no error code in the body"
     if probe.http_status is not None and probe.http_status >= 500:
         return Outcome(Status.ERROR, code, f"server error HTTP {probe.http_status} ({detail})")
     return Outcome(Status.ERROR, code, f"unexpected HTTP {probe.http_status} ({detail})")

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -27,6 +28,7 @@ from auditor.client import TracingClient
 from auditor.config import Settings, load_config, resolve_settings
 from auditor.errors import AuditorError, UsageError
 from auditor.inputs import InputSet, from_lines, read_inputs
+from auditor.journal import JournalContents, fingerprint, read_journal
 from auditor.model import Row
 from auditor.progress import Progress, summary_table
 from auditor.retry import RetryPolicy
@@ -90,6 +92,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--format", help="comma-separated: xlsx,csv,json (default all)")
     add("--name", help="report base name (default tracing-audit-<UTC time>)")
     add("--fail-on", help="statuses that make exit 1 (default every one but configured)")
+    add("--resume", metavar="JOURNAL", help="continue an interrupted run from its journal")
+    add("--no-preflight", action="store_true", help="skip the endpoint reachability check")
     _add_console_options(parser)
 
 
@@ -122,7 +126,7 @@ def _audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         for key in ("endpoint", "iam_endpoint", "rate", "concurrency", "timeout", "retries")
     }
     flags |= {"out": args.out, "format": args.format, "name": args.name, "fail_on": args.fail_on}
-    settings = resolve_settings(config, flags)
+    settings = resolve_settings(config, flags, config_name=str(args.config or "config"))
     if not args.inputs:
         raise UsageError("no input: give URN list files (.txt .csv .xlsx .json) or - for stdin")
     inputs = read_inputs(args.inputs, stdin=sys.stdin.buffer)
@@ -130,7 +134,33 @@ def _audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UsageError(f"no URNs found in {', '.join(args.inputs)}")
     needs_credentials = any(t.parsed is not None for t in inputs.targets)
     credentials = credentials_from_env(env) if needs_credentials else StaticToken("")
-    return _run(inputs, settings, credentials, quiet=args.quiet)
+    resume = None
+    if args.resume:
+        resume = _load_resume(Path(args.resume), inputs)
+        journal_dir = resume[0].parent
+        settings = replace(
+            settings, name=str(resume[1].header.get("name")), out=Path(args.out or journal_dir)
+        )
+    return _run(
+        inputs,
+        settings,
+        credentials,
+        quiet=args.quiet,
+        preflight=not args.no_preflight,
+        resume=resume,
+    )
+
+
+def _load_resume(path: Path, inputs: InputSet) -> tuple[Path, JournalContents]:
+    contents = read_journal(path)
+    header = contents.header
+    if header.get("fingerprint") != fingerprint(inputs.targets):
+        raise UsageError(
+            f"--resume {path}: the journal is for a different input set "
+            f"({header.get('targets', '?')} entries, these inputs have {len(inputs.targets)}); "
+            "give the same inputs as the interrupted run, or run without --resume"
+        )
+    return path, contents
 
 
 def credentials_from_env(env: Mapping[str, str]) -> Credentials:
@@ -146,7 +176,15 @@ def credentials_from_env(env: Mapping[str, str]) -> Credentials:
     raise UsageError("no credentials: set AUDITOR_TOKEN to an IAM token (X-Subject-Token)")
 
 
-def _run(inputs: InputSet, settings: Settings, credentials: Credentials, *, quiet: bool) -> int:
+def _run(
+    inputs: InputSet,
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    quiet: bool,
+    preflight: bool = True,
+    resume: tuple[Path, JournalContents] | None = None,
+) -> int:
     name = settings.name or default_name(utc_now())
     console = _Console(len(inputs.targets), sys.stderr, quiet=quiet)
     LOG.info(
@@ -156,10 +194,16 @@ def _run(inputs: InputSet, settings: Settings, credentials: Credentials, *, quie
         settings.rate or "unlimited",
         settings.concurrency,
     )
-    result, caught = asyncio.run(_audit_async(inputs, settings, credentials, name, console))
+    result, caught = asyncio.run(
+        _audit_async(
+            inputs, settings, credentials, name, console, preflight=preflight, resume=resume
+        )
+    )
     console.finish()
     if not quiet:
         print(summary_table(result.summary, report_paths(result)))
+        for endpoint, count in result.tally.throttled.items():
+            print(f"throttling: {endpoint} answered 429 {count} times")
         if not result.complete:
             print(f"\nINTERRUPTED: {result.not_audited} URNs not audited (see the JSON report)")
     if caught is not None:
@@ -173,6 +217,9 @@ async def _audit_async(
     credentials: Credentials,
     name: str,
     console: _Console,
+    *,
+    preflight: bool = True,
+    resume: tuple[Path, JournalContents] | None = None,
 ) -> tuple[AuditResult, signal.Signals | None]:
     stop = asyncio.Event()
     caught: list[signal.Signals] = []
@@ -189,6 +236,8 @@ async def _audit_async(
                 endpoints=settings.endpoints,
                 timeout=settings.timeout,
             )
+            if preflight:
+                await _check_endpoints(client, inputs)
             runner = Runner(
                 client,
                 Throttles(settings.rate or None),
@@ -203,11 +252,23 @@ async def _audit_async(
                 credential_method=credentials.method,
                 on_row=console.on_row,
                 stop=stop,
+                resume=resume,
             )
     finally:
         for signum in EXIT_SIGNAL:
             loop.remove_signal_handler(signum)
     return result, caught[0] if caught else None
+
+
+async def _check_endpoints(client: TracingClient, inputs: InputSet) -> None:
+    endpoints = sorted({client.endpoint(t.parsed) for t in inputs.targets if t.parsed})
+    problems = await asyncio.gather(*(client.unreachable(e) for e in endpoints))
+    for endpoint, problem in zip(endpoints, problems, strict=True):
+        if problem is not None:
+            raise UsageError(
+                f"endpoint {endpoint} is unreachable ({problem}); check --endpoint, the "
+                "config's endpoints, or the network (--no-preflight skips this check)"
+            )
 
 
 def _on_signal(signum: signal.Signals, stop: asyncio.Event, caught: list[signal.Signals]) -> None:

@@ -59,6 +59,19 @@ class TracingClient:
         override = self._endpoints.get(urn.region)
         return override.rstrip("/") if override else endpoint_for(self._endpoint, urn.region)
 
+    async def unreachable(self, endpoint: str, timeout: float = 5.0) -> str | None:
+        """Why `endpoint` cannot be reached, or None when it answers anything at all."""
+        try:
+            async with self._session.get(
+                endpoint + "/", timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                await response.read()
+                return None
+        except TimeoutError:
+            return f"no answer within {timeout:g} s"
+        except (aiohttp.ClientError, OSError) as exc:
+            return _describe_exception(exc)
+
     async def probe(self, urn: FunctionUrn) -> Probe:
         """Ask once about `urn`'s tracing configuration."""
         url = self.endpoint(urn) + tracing_path(urn)

@@ -77,22 +77,38 @@ def load_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def resolve_settings(config: Mapping[str, Any], flags: Mapping[str, Any]) -> Settings:
-    """Merge config values and flags (flags win; a flag of None is 'not given') and validate."""
-    merged = {**config, **{k: v for k, v in flags.items() if v is not None}}
-    if "format" in merged:
-        merged["formats"] = merged.pop("format")
+def resolve_settings(
+    config: Mapping[str, Any], flags: Mapping[str, Any], *, config_name: str = "config"
+) -> Settings:
+    """Merge config values and flags (flags win; a flag of None is 'not given') and validate.
+
+    An error names where the bad value came from: `--rate` for a flag, `<config>: rate` for a key.
+    """
+    labelled: dict[str, tuple[str, Any]] = {}
+    for key, value in config.items():
+        labelled[_canonical(key)] = (f"{config_name}: {key}", value)
+    for key, value in flags.items():
+        if value is not None:
+            labelled[_canonical(key)] = ("--" + key.replace("_", "-"), value)
     values: dict[str, Any] = {}
-    for key, value in merged.items():
-        values[key] = _VALIDATORS[key](key, value) if key in _VALIDATORS else value
+    for key, (label, value) in labelled.items():
+        values[key] = _VALIDATORS[key](label, value) if key in _VALIDATORS else value
     return Settings(**values)
+
+
+def _canonical(key: str) -> str:
+    return "formats" if key == "format" else key
 
 
 def _number(key: str, value: Any, *, low: float, high: float, integer: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise UsageError(f"{key}: expected a number, got {value!r}")
     try:
-        number = int(value) if integer else float(value)
+        number = float(value)
+        if integer:
+            if number != int(number):
+                raise ValueError
+            number = int(number)
     except ValueError:
         kind = "a whole number" if integer else "a number"
         raise UsageError(f"{key}: expected {kind}, got {value!r}") from None
@@ -101,40 +117,40 @@ def _number(key: str, value: Any, *, low: float, high: float, integer: bool) -> 
     return number
 
 
-def _csv_list(value: Any) -> list[str]:
+def _csv_list(key: str, value: Any) -> list[str]:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return [v.strip() for v in value]
-    raise UsageError(f"expected a comma-separated list, got {value!r}")
+    raise UsageError(f"{key}: expected a comma-separated list, got {value!r}")
 
 
 def _formats(key: str, value: Any) -> tuple[str, ...]:
-    chosen = _csv_list(value)
+    chosen = _csv_list(key, value)
     bad = [f for f in chosen if f not in FORMATS]
     if bad or not chosen:
         raise UsageError(
-            f"--format: unknown format {bad[0] if bad else ''!r} (choose from {','.join(FORMATS)})"
+            f"{key}: unknown format {bad[0] if bad else ''!r} (choose from {','.join(FORMATS)})"
         )
     return tuple(dict.fromkeys(chosen))
 
 
 def _fail_on(key: str, value: Any) -> frozenset[Status]:
-    chosen = _csv_list(value)
+    chosen = _csv_list(key, value)
     if chosen == ["none"]:
         return frozenset()
     known = {s.value for s in Status}
     bad = [c for c in chosen if c not in known]
     if bad or not chosen:
         raise UsageError(
-            f"--fail-on: unknown status {bad[0] if bad else ''!r} "
+            f"{key}: unknown status {bad[0] if bad else ''!r} "
             f"(choose from {','.join(s.value for s in Status)}, or none)"
         )
     return frozenset(Status(c) for c in chosen)
 
 
 def _url(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
+    if not isinstance(value, str) or not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
         raise UsageError(f"{key}: {value!r} is not an http(s) URL")
     return value.rstrip("/")
 
@@ -148,7 +164,7 @@ def _endpoints(key: str, value: Any) -> dict[str, str]:
 def _name(key: str, value: Any) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise UsageError(
-            f"--name: {value!r} must be letters, digits, '.', '_' or '-' (a file name, no path)"
+            f"{key}: {value!r} must be letters, digits, '.', '_' or '-' (a file name, no path)"
         )
     return value
 

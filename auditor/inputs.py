@@ -24,6 +24,7 @@ URN_COLUMNS = ("urn", "func_urn", "function_urn")
 FORMATS = ("txt", "csv", "xlsx", "json")
 _SUFFIXES = {".txt": "txt", ".lst": "txt", ".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
 _MAX_SHOWN = 200
+_JSON_TYPES = {type(None): "null", bool: "boolean", int: "number", float: "number", list: "array"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +106,14 @@ def sniff_format(data: bytes) -> str:
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if head in (b"[", b"{"):
         return "json"
-    first_line = data.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
-    if b"," in first_line or first_line.strip().lower().strip(b'"') in {
-        c.encode() for c in URN_COLUMNS
-    }:
-        return "csv"
+    # The first line that is neither blank nor a comment decides between CSV and text.
+    for line in data.lstrip(b"\xef\xbb\xbf").splitlines():
+        line = line.strip()
+        if not line or line.startswith(b"#"):
+            continue
+        if b"," in line or line.lower().strip(b'"') in {c.encode() for c in URN_COLUMNS}:
+            return "csv"
+        return "txt"
     return "txt"
 
 
@@ -226,7 +230,8 @@ def _json_entries(text: str, label: str) -> Iterator[Entry]:
             else:
                 yield Entry(_shown(json.dumps(item)), where, "object has no func_urn/urn field")
         else:
-            yield Entry(_shown(json.dumps(item)), where, f"a JSON {type(item).__name__}, not a URN")
+            kind = _JSON_TYPES.get(type(item), type(item).__name__)
+            yield Entry(_shown(json.dumps(item)), where, f"a JSON {kind}, not a URN string")
 
 
 def _shown(text: str) -> str:

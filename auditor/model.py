@@ -102,11 +102,11 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))
 def mask_ak(ak: str | None) -> str:
     """Mask an access key for reports: the first and last four characters survive.
 
-    Keys of twelve characters or fewer keep only their first two, so a short key is never
+    Keys of sixteen characters or fewer keep only their first two, so a short key is never
     half revealed.
     """
     if not ak:
         return ""
-    if len(ak) <= 12:
+    if len(ak) <= 16:
         return ak[:2] + "****"
     return f"{ak[:4]}****{ak[-4:]}"

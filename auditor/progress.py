@@ -25,7 +25,7 @@ class Progress:
     def line(self, now: float, *, bar_width: int = 24) -> str:
         elapsed = max(now - self.started, 1e-9)
         rate = self.done / elapsed
-        remaining = (self.total - self.done) / rate if rate > 0 else 0.0
+        eta = _duration((self.total - self.done) / rate) if rate > 0 else "?"
         share = self.done / self.total if self.total else 1.0
         filled = int(share * bar_width)
         counts = " ".join(
@@ -33,7 +33,7 @@ class Progress:
         )
         return (
             f"[{'#' * filled}{'.' * (bar_width - filled)}] {self.done}/{self.total} "
-            f"{share:4.0%} {rate:,.0f}/s ETA {_duration(remaining)}  {counts}"
+            f"{share:4.0%} {rate:,.0f}/s ETA {eta}  {counts}"
         )
 
 

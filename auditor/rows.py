@@ -71,6 +71,8 @@ def utc_now() -> datetime:
 
 def format_time(moment: datetime) -> str:
     """UTC ISO-8601 with a `Z`, to the second: the format of every time in the reports."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

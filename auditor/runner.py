@@ -122,17 +122,18 @@ class Runner:
             probe = await self.prober.probe(urn)
             elapsed += probe.elapsed_ms
             delay = self.policy.delay(probe, attempt, self.rng)
-            if delay is None:
-                break
             if probe.http_status == 429:
-                # Every worker on this endpoint waits, not only this one.
+                # Every worker on this endpoint waits and the endpoint slows down, not only
+                # this request: the gateway counts all of them.
                 tally.throttled[endpoint] += 1
                 tally.pauses[endpoint] += 1
-                throttle.pause(delay)
+                throttle.throttled(delay if delay is not None else self.policy.throttle_wait[0])
             else:
-                await self.sleep(delay)
-        if probe.http_status == 429:
-            tally.throttled[endpoint] += 1
+                throttle.succeeded()
+                if delay is not None:
+                    await self.sleep(delay)
+            if delay is None:
+                break
         outcome = classify(probe)
         return result_row(
             target, probe, outcome, attempts=attempt, elapsed_ms=elapsed, checked_at=self.now()

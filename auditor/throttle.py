@@ -4,6 +4,10 @@
 jitter a server can see two bursts in one of its 1-second windows. We pace instead: a burst of a
 few requests over a proportionally short period, with a small safety margin, so any 1-second
 window at the server holds at most R.
+
+After a 429 every worker of the endpoint pauses, and a paced endpoint halves its rate (at most
+once a second, however many answers in flight come back 429), then recovers by a tenth of the
+configured rate for each further second without a 429.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Protocol
 from asyncio_throttle.throttler import Throttler
 
 SAFETY_MARGIN = 0.98
+RECOVERY_STEP = 0.10  # share of the configured rate regained per second without a 429
+MIN_SHARE = 1 / 32  # the rate never drops below this share of the configured rate
 
 
 class Throttle(Protocol):
@@ -23,8 +29,11 @@ class Throttle(Protocol):
     async def acquire(self) -> None:
         """Return when one more request may start."""
 
-    def pause(self, seconds: float) -> None:
-        """Hold every request to this endpoint for `seconds` (after a 429)."""
+    def throttled(self, pause_s: float) -> None:
+        """The endpoint answered 429: hold every request to it for `pause_s`, and slow down."""
+
+    def succeeded(self) -> None:
+        """The endpoint answered without throttling."""
 
 
 class _Pause:
@@ -51,8 +60,11 @@ class Unlimited:
     async def acquire(self) -> None:
         await self._pause.wait()
 
-    def pause(self, seconds: float) -> None:
-        self._pause.extend(seconds)
+    def throttled(self, pause_s: float) -> None:
+        self._pause.extend(pause_s)
+
+    def succeeded(self) -> None:
+        pass
 
 
 class PacedThrottle:
@@ -62,21 +74,40 @@ class PacedThrottle:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
+        self.current = rate
+        self._margin = margin
         # A burst of one per 1/rate seconds up to 100 req/s, then bursts of rate/100 every
         # ~10 ms, so waiting workers poll about a hundred times a second, not thousands.
-        burst = max(1, math.floor(rate / 100))
-        period = burst / (rate * margin)
-        self._throttler = Throttler(
-            rate_limit=burst, period=period, retry_interval=min(0.01, period / 4)
-        )
+        self._burst = max(1, math.floor(rate / 100))
+        self._throttler = Throttler(rate_limit=self._burst, period=1.0, retry_interval=0.01)
+        self._set_rate(rate)
         self._pause = _Pause()
+        self._last_change = -math.inf
+
+    def _set_rate(self, rate: float) -> None:
+        self.current = rate
+        period = self._burst / (rate * self._margin)
+        self._throttler.period = period
+        self._throttler.retry_interval = min(0.01, period / 4)
 
     async def acquire(self) -> None:
         await self._pause.wait()
         await self._throttler.acquire()  # type: ignore[no-untyped-call]  # untyped upstream
 
-    def pause(self, seconds: float) -> None:
-        self._pause.extend(seconds)
+    def throttled(self, pause_s: float) -> None:
+        self._pause.extend(pause_s)
+        now = asyncio.get_running_loop().time()
+        if now - self._last_change >= 1.0:
+            self._set_rate(max(self.rate * MIN_SHARE, self.current / 2))
+            self._last_change = now
+
+    def succeeded(self) -> None:
+        if self.current >= self.rate:
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._last_change >= 1.0:
+            self._set_rate(min(self.rate, self.current + self.rate * RECOVERY_STEP))
+            self._last_change = now
 
 
 class Throttles:
@@ -92,3 +123,11 @@ class Throttles:
             throttle = PacedThrottle(self.rate) if self.rate else Unlimited()
             self._by_endpoint[endpoint] = throttle
         return throttle
+
+    def current_rates(self) -> dict[str, float]:
+        """The effective rate of each paced endpoint now (lower than configured after 429s)."""
+        return {
+            endpoint: round(throttle.current, 2)
+            for endpoint, throttle in self._by_endpoint.items()
+            if isinstance(throttle, PacedThrottle)
+        }

@@ -142,6 +142,7 @@ def test_exit_code_follows_findings(
         "0",
     ]
     with aioresponses() as mocked:
+        mocked.get("http://api.test/", status=404, repeat=True)  # the reachability pre-flight
         mocked.get(TRACING, status=status, payload=body)
         assert run_main(args, monkeypatch, AUDITOR_TOKEN=TOKEN) == code
     row = json.loads((tmp_path / "r.json").read_text())["results"][0]
@@ -171,6 +172,7 @@ def test_secrets_never_reach_any_output(
         "json",
     ]
     with aioresponses() as mocked:
+        mocked.get("http://api.test/", status=404, repeat=True)  # the reachability pre-flight
         mocked.get(TRACING, status=200, payload={"tracing_ak": FULL_AK, "tracing_sk": PLAIN_SK})
         mocked.get(
             TRACING,
