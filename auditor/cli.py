@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--rate-limit", type=int, help="429 above N requests/s per project")
     emulator.add_argument("--urns-out", metavar="FILE", help="write the fleet's URNs here")
     emulator.add_argument("--token", help="the X-Auth-Token it accepts (default emulator-token)")
+    emulator.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=P",
+        help="inject a fault into a share P of tracing answers, e.g. html_502=0.05 (repeatable)",
+    )
+    emulator.add_argument("--fault-seed", type=int, default=0, help="seed of fault draws (0)")
+    emulator.add_argument(
+        "--retry-after", type=float, default=1.0, help="Retry-After of fss_429_retry_after (1)"
+    )
     _add_console_options(emulator)
     return parser
 
@@ -319,21 +330,37 @@ def _demo_command(args: argparse.Namespace) -> int:
 
 
 def _emulator_command(args: argparse.Namespace) -> int:
-    from auditor.emulator import DEFAULT_TOKEN, EmulatorConfig, Fleet, running_emulator
+    from auditor.emulator import (
+        DEFAULT_TOKEN,
+        EmulatorConfig,
+        Fleet,
+        parse_fault_spec,
+        running_emulator,
+    )
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port: {args.port} is not a port number")
+    try:
+        faults = dict(parse_fault_spec(spec) for spec in args.fault)
+    except ValueError as exc:
+        raise UsageError(f"--fault: {exc}") from None
     fleet = Fleet.generate(args.functions, seed=args.seed)
     if args.urns_out:
         try:
             Path(args.urns_out).write_text("\n".join(fleet.urns()) + "\n", encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--urns-out {args.urns_out}: {exc.strerror or exc}") from None
-    config = EmulatorConfig(
-        token=args.token or DEFAULT_TOKEN,
-        latency_ms=tuple(args.latency_ms) if args.latency_ms else (0.0, 0.0),
-        rate_limit=args.rate_limit,
-    )
+    try:
+        config = EmulatorConfig(
+            token=args.token or DEFAULT_TOKEN,
+            latency_ms=tuple(args.latency_ms) if args.latency_ms else (0.0, 0.0),
+            rate_limit=args.rate_limit,
+            faults=faults,
+            fault_seed=args.fault_seed,
+            retry_after_s=args.retry_after,
+        )
+    except ValueError as exc:
+        raise UsageError(f"emulator: {exc}") from None
 
     # Even a test server's custom token is not echoed; only the well-known default is.
     shown_token = DEFAULT_TOKEN if config.token == DEFAULT_TOKEN else "<your --token>"

@@ -63,7 +63,7 @@ class TracingClient:
         """Why `endpoint` cannot be reached, or None when it answers anything at all."""
         try:
             async with self._session.get(
-                endpoint + "/", timeout=aiohttp.ClientTimeout(total=timeout)
+                endpoint + "/", timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
             ) as response:
                 await response.read()
                 return None
@@ -79,10 +79,15 @@ class TracingClient:
         headers["Content-Type"] = "application/json"
         started = time.perf_counter()
         try:
+            # No redirects: aiohttp would carry X-Auth-Token to whatever host a 3xx names, and
+            # that host's answer is not FunctionGraph's. A 3xx is reported as unexpected.
             async with self._session.get(
-                URL(url, encoded=True), headers=headers, timeout=self._timeout
+                URL(url, encoded=True),
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
             ) as response:
-                body = await response.content.read(_MAX_BODY)
+                body = await _read_capped(response)
                 return _probe_from_answer(response, body, _elapsed_ms(started))
         except TimeoutError:
             return Probe(
@@ -98,6 +103,19 @@ class TracingClient:
                 error_msg=_describe_exception(exc),
                 elapsed_ms=_elapsed_ms(started),
             )
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body however many pieces it comes in, but never more than `_MAX_BODY`."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < _MAX_BODY:
+        chunk = await response.content.readany()
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:_MAX_BODY]
 
 
 def _elapsed_ms(started: float) -> float:

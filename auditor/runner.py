@@ -91,8 +91,14 @@ class Runner:
             stopped.cancel()
             for worker in workers:
                 worker.cancel()
-        if everyone.done() and not everyone.cancelled() and everyone.exception():
-            raise everyone.exception()  # type: ignore[misc]  # a bug in a worker: surface it
+            # Let cancelled workers unwind now, and collect the gathered outcome so asyncio
+            # never logs an exception nobody retrieved.
+            outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            if not everyone.cancelled():
+                everyone.exception()
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome  # a bug in a worker: surface it
         return tally
 
     async def _worker(
@@ -103,11 +109,12 @@ class Runner:
         stop: asyncio.Event,
     ) -> None:
         # Single-threaded event loop: `next()` on the shared generator is never re-entered.
-        for index, target in pending:
-            row = await self._audit_one(target, tally)
-            sink(index, row)
-            if stop.is_set():
+        while not stop.is_set():
+            item = next(pending, None)
+            if item is None:
                 return
+            index, target = item
+            sink(index, await self._audit_one(target, tally))
 
     async def _audit_one(self, target: Target, tally: RunTally) -> Row:
         urn = target.parsed

@@ -82,7 +82,9 @@ class PacedThrottle:
         self._throttler = Throttler(rate_limit=self._burst, period=1.0, retry_interval=0.01)
         self._set_rate(rate)
         self._pause = _Pause()
-        self._last_change = -math.inf
+        self._last_slowdown = -math.inf  # loop time of the last halving
+        self._last_429 = -math.inf
+        self._last_step = -math.inf  # loop time of the last recovery step
 
     def _set_rate(self, rate: float) -> None:
         self.current = rate
@@ -97,17 +99,18 @@ class PacedThrottle:
     def throttled(self, pause_s: float) -> None:
         self._pause.extend(pause_s)
         now = asyncio.get_running_loop().time()
-        if now - self._last_change >= 1.0:
+        self._last_429 = now
+        if now - self._last_slowdown >= 1.0:
             self._set_rate(max(self.rate * MIN_SHARE, self.current / 2))
-            self._last_change = now
+            self._last_slowdown = now
 
     def succeeded(self) -> None:
         if self.current >= self.rate:
             return
         now = asyncio.get_running_loop().time()
-        if now - self._last_change >= 1.0:
+        if now - self._last_429 >= 1.0 and now - self._last_step >= 1.0:
             self._set_rate(min(self.rate, self.current + self.rate * RECOVERY_STEP))
-            self._last_change = now
+            self._last_step = now
 
 
 class Throttles:

@@ -30,9 +30,24 @@ def write_atomically(path: Path, render: Callable[[BinaryIO], None]) -> Path:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp, path)
+        _sync_directory(path.parent)
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX: the directory entry lives in the directory)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def write_reports(

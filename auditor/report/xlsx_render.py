@@ -36,14 +36,20 @@ def render_xlsx(
     document: ReportDocument, stream: BinaryIO, *, rows_per_sheet: int = EXCEL_MAX_ROWS - 1
 ) -> None:
     """Write the workbook to `stream`. `rows_per_sheet` is lowered only by tests."""
-    book = xlsxwriter.Workbook(stream, {"constant_memory": True, "strings_to_numbers": False})
+    # No string is ever turned into a formula or number: text from inputs, settings and API
+    # answers stays text (formula injection).
+    book = xlsxwriter.Workbook(
+        stream,
+        {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False},
+    )
     styles = _Styles(book)
     _write_summary(book, styles, document)
     widths = _column_widths(document.rows)
-    results = _SheetSeries(book, styles, "Results", widths, rows_per_sheet)
+    summary = document.summary
+    results = _SheetSeries(book, styles, "Results", widths, rows_per_sheet, summary.total)
     by_status = {
-        status: _SheetSeries(book, styles, status, widths, rows_per_sheet)
-        for status in document.summary.by_status
+        status: _SheetSeries(book, styles, status, widths, rows_per_sheet, count)
+        for status, count in summary.by_status.items()
         if status != Status.CONFIGURED
     }
     for row in document.rows:
@@ -76,7 +82,11 @@ class _Styles:
 
 
 class _SheetSeries:
-    """A sheet that continues on `<name> 2`, `<name> 3`… once it holds `rows_per_sheet` rows."""
+    """`<name>`, `<name> 2`, `<name> 3`… holding `rows_per_sheet` rows each.
+
+    All sheets are made up front from the known row count, so they stand side by side in the
+    workbook; rows then stream into them in order (constant-memory mode writes row by row).
+    """
 
     def __init__(
         self,
@@ -85,30 +95,32 @@ class _SheetSeries:
         name: str,
         widths: Sequence[float],
         rows_per_sheet: int,
+        total_rows: int,
     ) -> None:
-        self._book, self._styles, self._name = book, styles, name
-        self._widths, self._limit = widths, rows_per_sheet
-        self._sheets = 0
-        self._sheet: Any = None
+        self._styles, self._limit = styles, rows_per_sheet
+        count = max(1, -(-total_rows // rows_per_sheet))
+        self._sheets = [
+            self._new_sheet(book, name if n == 1 else f"{name} {n}", widths)
+            for n in range(1, count + 1)
+        ]
+        self._current = 0
         self._row = 0
-        self._new_sheet()
 
-    def _new_sheet(self) -> None:
-        self._sheets += 1
-        name = self._name if self._sheets == 1 else f"{self._name} {self._sheets}"
-        sheet = self._book.add_worksheet(name[:31])
-        for column, width in enumerate(self._widths):
+    def _new_sheet(self, book: xlsxwriter.Workbook, name: str, widths: Sequence[float]) -> Any:
+        sheet = book.add_worksheet(name[:31])
+        for column, width in enumerate(widths):
             sheet.set_column(column, column, width)
         sheet.freeze_panes(1, 0)
         sheet.write_row(0, 0, COLUMNS, self._styles.header)
-        self._sheet, self._row = sheet, 0
+        return sheet
 
     def append(self, cells: list[Any], status: str) -> None:
         if self._row >= self._limit:
-            self.finish()
-            self._new_sheet()
+            self._finish_sheet()
+            self._current += 1
+            self._row = 0
         self._row += 1
-        sheet, row = self._sheet, self._row
+        sheet, row = self._sheets[self._current], self._row
         for column, value in enumerate(cells):
             if value is None or value == "":
                 continue
@@ -119,8 +131,11 @@ class _SheetSeries:
             else:
                 sheet.write_number(row, column, value)
 
+    def _finish_sheet(self) -> None:
+        self._sheets[self._current].autofilter(0, 0, max(self._row, 1), len(COLUMNS) - 1)
+
     def finish(self) -> None:
-        self._sheet.autofilter(0, 0, max(self._row, 1), len(COLUMNS) - 1)
+        self._finish_sheet()
 
 
 def _column_widths(rows: Sequence[Row]) -> list[float]:
