@@ -6,7 +6,7 @@ few requests over a proportionally short period, with a small safety margin, so 
 window at the server holds at most R.
 
 After a 429 every worker of the endpoint pauses, and a paced endpoint halves its rate (at most
-once a second, however many answers in flight come back 429), then recovers by a tenth of the
+once a second, however many answers in flight come back 429), then recovers by a quarter of the
 configured rate for each further second without a 429.
 """
 
@@ -19,7 +19,7 @@ from typing import Protocol
 from asyncio_throttle.throttler import Throttler
 
 SAFETY_MARGIN = 0.98
-RECOVERY_STEP = 0.10  # share of the configured rate regained per second without a 429
+RECOVERY_STEP = 0.25  # share of the configured rate regained per second without a 429
 MIN_SHARE = 1 / 32  # the rate never drops below this share of the configured rate
 
 

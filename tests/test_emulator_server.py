@@ -1,4 +1,7 @@
-"""The emulator, against a real server on 127.0.0.1 with a real aiohttp client."""
+"""The emulator's server, against a real server on 127.0.0.1 with a real aiohttp client.
+
+The helpers here (`serve`, `fetch`, `tracing_url`, ...) are shared with test_emulator_faults.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +19,10 @@ import yarl
 
 from auditor.emulator import (
     DEFAULT_TOKEN,
-    REGIONS,
     Behaviour,
     EmulatedFunction,
     EmulatorConfig,
+    Fault,
     Fleet,
     RunningEmulator,
     Stats,
@@ -56,68 +59,21 @@ async def fetch(
         return response.status, await response.json(), response
 
 
+async def fetch_raw(
+    session: aiohttp.ClientSession, url: yarl.URL | str, timeout: float = 5.0
+) -> tuple[int, bytes, aiohttp.ClientResponse]:
+    """Like `fetch`, for answers that may not be JSON."""
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with session.get(url, headers=AUTH, timeout=client_timeout) as response:
+        return response.status, await response.read(), response
+
+
 def first(behaviour: Behaviour, qualified: bool = False) -> EmulatedFunction:
     return next(
         f
         for f in FLEET.functions
         if f.behaviour is behaviour and bool(f.urn.qualifier) == qualified
     )
-
-
-# --- the fleet ---------------------------------------------------------------------------------
-
-
-def test_same_seed_same_fleet() -> None:
-    again = Fleet.generate(300, seed=7)
-    assert again.urns() == FLEET.urns()
-    assert again.functions == FLEET.functions
-    assert again.project_ids == FLEET.project_ids
-
-
-def test_other_seed_other_fleet() -> None:
-    other = Fleet.generate(300, seed=8)
-    assert other.project_ids != FLEET.project_ids
-    assert [f.behaviour for f in other.functions] != [f.behaviour for f in FLEET.functions]
-
-
-def test_functions_spread_round_robin_over_projects_and_regions() -> None:
-    assert len(FLEET) == 300
-    assert len(FLEET.project_ids) == 3
-    assert all(re.fullmatch(r"[0-9a-f]{32}", p) for p in FLEET.project_ids)
-    cells = Counter((f.urn.project_id, f.urn.region) for f in FLEET.functions)
-    assert set(cells) == {(p, r) for p in FLEET.project_ids for r in REGIONS}
-    assert set(cells.values()) == {50}
-    assert len(set(FLEET.urns())) == 300
-
-
-def test_mix_and_qualifiers() -> None:
-    fleet = Fleet.generate(4000, seed=1)
-    behaviours = Counter(f.behaviour for f in fleet.functions)
-    assert set(behaviours) == set(Behaviour)
-    assert behaviours[Behaviour.CONFIGURED] > 2500
-    qualified = [f for f in fleet.functions if f.urn.qualifier]
-    assert 0.02 < len(qualified) / len(fleet) < 0.09
-    only_deleted = Fleet.generate(20, mix={"deleted": 1.0})
-    assert {f.behaviour for f in only_deleted.functions} == {Behaviour.DELETED}
-    with pytest.raises(ValueError, match="unknown behaviours"):
-        Fleet.generate(5, mix={"forbidden": 1.0})
-
-
-def test_expected_status_and_lookup() -> None:
-    expected = {
-        Behaviour.CONFIGURED: "configured",
-        Behaviour.MISSING_KEYS: "missing_keys",
-        Behaviour.EMPTY_AK: "missing_keys",
-        Behaviour.DELETED: "function_not_found",
-        Behaviour.SERVER_ERROR: "error",
-    }
-    for f in FLEET.functions:
-        assert FLEET.expected_status(str(f.urn)) == expected[f.behaviour]
-        assert FLEET.lookup(f.urn.unqualified) is f
-    unknown = FLEET.functions[0].urn.unqualified.replace("fn-000000", "fn-999999")
-    assert FLEET.lookup(unknown) is None
-    assert FLEET.expected_status(unknown) == "function_not_found"
-    assert FLEET.expected_status("not-a-urn") == "invalid_urn"
 
 
 # --- the tracing API ---------------------------------------------------------------------------
@@ -224,23 +180,45 @@ def test_rate_limit_throttles_per_project_once_the_window_is_full() -> None:
     elsewhere = next(f for f in FLEET.functions if f.urn.project_id != function.urn.project_id)
 
     async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
-        # A window boundary may fall inside the burst, so allow up to two windows' worth.
         statuses = []
-        for _ in range(7):
+        for _ in range(4):
             status, body, _ = await fetch(session, tracing_url(emulator, str(function.urn)))
             statuses.append(status)
-            if status == 429:
-                assert body == {
-                    "error_code": "APIG.0308",
-                    "error_msg": "The request is throttled.",
-                }
-                break
-        assert statuses[-1] == 429
-        assert statuses[:3] == [200, 200, 200]
+        assert statuses == [200, 200, 200, 429]
+        assert body == {"error_code": "APIG.0308", "error_msg": "The request is throttled."}
         status, _, _ = await fetch(session, tracing_url(emulator, str(elsewhere.urn)))
         assert status == 200
 
     serve(scenario, config=EmulatorConfig(rate_limit=3))
+
+
+def test_rate_limit_is_a_sliding_window() -> None:
+    """Full at once, refilled only as admitted requests turn a second old, never 2x at a seam."""
+    function = first(Behaviour.CONFIGURED)
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        loop = asyncio.get_running_loop()
+        url = tracing_url(emulator, str(function.urn))
+        statuses = [(await fetch_raw(session, url))[0] for _ in range(11)]
+        assert statuses == [200] * 10 + [429]
+        # The server shares this loop, so its clock and ours agree.
+        opened = emulator.stats.accepted[0]
+        while loop.time() < emulator.stats.accepted[9] + 1.2:
+            statuses.append((await fetch_raw(session, url))[0])
+            await asyncio.sleep(0.02)
+        arrivals = emulator.stats.arrivals
+        assert len(arrivals) == len(statuses)
+        tenth = emulator.stats.accepted[9]
+        for arrived, status in zip(arrivals[10:], statuses[10:], strict=True):
+            if arrived < opened + 1.0:
+                assert status == 429
+        # Once the burst is a second old, the window has room again.
+        after = [s for a, s in zip(arrivals, statuses, strict=True) if a >= tenth + 1.0]
+        assert after[0] == 200
+        assert emulator.stats.max_in_window(1.0, accepted=True) == 10
+        assert len(emulator.stats.accepted) == statuses.count(200)
+
+    serve(scenario, config=EmulatorConfig(rate_limit=10))
 
 
 def test_latency_is_applied() -> None:
@@ -355,6 +333,18 @@ def test_max_in_window() -> None:
     assert Stats().max_in_window() == 0
 
 
+def test_by_urn_counts_qualified_requests_under_the_unqualified_urn() -> None:
+    function = first(Behaviour.CONFIGURED, qualified=True)
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        for urn in (str(function.urn), function.urn.unqualified, "not-a-urn"):
+            await fetch_raw(session, tracing_url(emulator, urn, function.urn.project_id))
+        assert emulator.stats.by_urn == Counter({function.urn.unqualified: 2})
+        assert not emulator.stats.by_fault
+
+    serve(scenario)
+
+
 def test_running_emulator_listens_on_loopback() -> None:
     async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
         assert emulator.port > 0
@@ -362,3 +352,118 @@ def test_running_emulator_listens_on_loopback() -> None:
         assert emulator.fleet is FLEET
 
     serve(scenario)
+
+
+# --- /_emulator: the emulator's own routes ---------------------------------------------------
+
+
+async def emulator_route(
+    session: aiohttp.ClientSession, emulator: RunningEmulator, method: str, path: str
+) -> tuple[int, Any]:
+    """Call an `/_emulator` route without credentials: it needs none."""
+    async with session.request(method, emulator.url + path) as response:
+        return response.status, await response.json()
+
+
+def test_stats_summary_counts_repeats_and_peaks() -> None:
+    stats = Stats(
+        requests=9,
+        by_status=Counter({503: 1, 200: 6, 404: 2}),
+        arrivals=[0.0, 0.1, 0.2, 0.3, 2.0, 2.1],
+        accepted=[0.0, 0.1, 2.0],
+        by_urn=Counter({"a": 3, "b": 1, "c": 2}),
+        by_fault=Counter({"slow": 1, "html_502": 2}),
+    )
+    summary = stats.summary()
+    assert summary == {
+        "requests": 9,
+        "tracing_requests": 6,
+        "by_status": {"200": 6, "404": 2, "503": 1},
+        "by_fault": {"html_502": 2, "slow": 1},
+        "max_in_any_1s": 4,
+        "max_accepted_in_any_1s": 2,
+        "asked_more_than_once": 2,
+        "extra_asks": 3,
+    }
+    assert str(summary["by_status"]) == "{'200': 6, '404': 2, '503': 1}"  # sorted by code
+    assert Stats().summary()["extra_asks"] == 0
+
+
+def test_stats_reset_clears_every_field_in_place() -> None:
+    stats = Stats(
+        requests=3,
+        by_project=Counter({"p": 3}),
+        by_status=Counter({200: 3}),
+        arrivals=[0.0, 0.5],
+        accepted=[0.0],
+        by_urn=Counter({"a": 2}),
+        by_fault=Counter({"reset": 1}),
+    )
+    arrivals = stats.arrivals
+    stats.reset()
+    assert stats == Stats()
+    assert stats.arrivals is arrivals  # holders of the old lists see the reset too
+
+
+def test_stats_route_serves_what_the_server_saw_without_counting_itself() -> None:
+    configured, missing = first(Behaviour.CONFIGURED), first(Behaviour.MISSING_KEYS)
+    flaky = [f for f in FLEET.functions if f.behaviour is Behaviour.CONFIGURED][1]
+    config = EmulatorConfig(function_faults={flaky.urn.unqualified: Fault.HTML_502}, fault_times=1)
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        for function in (configured, configured, flaky, flaky, missing):
+            await fetch_raw(session, tracing_url(emulator, str(function.urn)))
+        await fetch(session, f"{emulator.url}/v2/{configured.urn.project_id}/fgs/functions")
+        await fetch(session, emulator.url + "/v1/nothing")
+        status, body = await emulator_route(session, emulator, "GET", "/_emulator/stats")
+        assert status == 200
+        assert body == {
+            "requests": 7,
+            "tracing_requests": 5,
+            "by_status": {"200": 4, "404": 2, "502": 1},
+            "by_fault": {"html_502": 1},
+            "max_in_any_1s": emulator.stats.max_in_window(1.0),
+            "max_accepted_in_any_1s": emulator.stats.max_in_window(1.0, accepted=True),
+            "asked_more_than_once": 2,
+            "extra_asks": 2,
+        }
+        assert 1 <= body["max_in_any_1s"] <= 5
+        # Neither the stats route, nor a wrong path or method under /_emulator, is counted.
+        for method, path, want in [
+            ("GET", "/_emulator/stats", 200),
+            ("POST", "/_emulator/stats", 404),
+            ("GET", "/_emulator/stats/reset", 404),
+            ("GET", "/_emulator/nothing", 404),
+            ("DELETE", "/_emulator/", 404),
+        ]:
+            status, _ = await emulator_route(session, emulator, method, path)
+            assert status == want, (method, path)
+        assert (await emulator_route(session, emulator, "GET", "/_emulator/stats"))[1] == body
+        assert emulator.stats.by_status == Counter({200: 4, 404: 2, 502: 1})
+
+    serve(scenario, config=config)
+
+
+def test_stats_reset_route_starts_a_fresh_measurement() -> None:
+    function = first(Behaviour.CONFIGURED)
+    config = EmulatorConfig(rate_limit=2)
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        url = tracing_url(emulator, str(function.urn))
+        for _ in range(3):
+            await fetch_raw(session, url)
+        before = emulator.stats
+        status, body = await emulator_route(session, emulator, "POST", "/_emulator/stats/reset")
+        assert status == 200
+        assert body == Stats().summary()
+        assert emulator.stats is before
+        assert emulator.stats == Stats()
+        # Only Stats is cleared: the rate limit's window still holds the first second.
+        assert (await fetch_raw(session, url))[0] == 429
+        _, body = await emulator_route(session, emulator, "GET", "/_emulator/stats")
+        assert (body["requests"], body["tracing_requests"]) == (1, 1)
+        assert body["by_status"] == {"429": 1}
+        assert (body["max_in_any_1s"], body["max_accepted_in_any_1s"]) == (1, 0)
+        assert (body["asked_more_than_once"], body["extra_asks"]) == (0, 0)
+
+    serve(scenario, config=config)

@@ -1,0 +1,377 @@
+"""The emulator's HTTP side: the tracing and ListFunctions APIs on aiohttp.web.
+
+It answers the way the public docs say the service does (status, `error_code`, `X-Request-Id`),
+including the awkward cases: stale inventories, empty keys, throttling, rejected credentials.
+Everything it serves is a pure function of the `Fleet` and the `EmulatorConfig`; `Fault`s from
+`EmulatorConfig.faults` and `EmulatorConfig.function_faults` then make tracing answers misbehave.
+
+Besides the Huawei API it serves, without authentication, `GET /_emulator/stats` (what it has
+seen, as JSON) and `POST /_emulator/stats/reset`, so that tests and benchmarks can measure an
+emulator running in another process; requests to `/_emulator/*` are not counted in `Stats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import secrets
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from auditor.emulator.faults import (
+    APIG_THROTTLED,
+    JSON_TYPE,
+    Answer,
+    Fault,
+    FaultPlan,
+    canned_faults,
+    error_body,
+    plain_sk_answer,
+    reset_connection,
+)
+from auditor.emulator.fleet import Behaviour, EmulatedFunction, Fleet
+from auditor.errors import InvalidUrn
+from auditor.urn import FunctionUrn, parse_urn
+
+DEFAULT_TOKEN = "emulator-token"
+MAX_ITEMS = 400
+LAST_MODIFIED = "2024-01-01T00:00:00+08:00"
+
+
+@dataclass
+class EmulatorConfig:
+    """Knobs for realism and fault injection; the defaults answer at once and never throttle."""
+
+    token: str = DEFAULT_TOKEN
+    latency_ms: tuple[float, float] = (0.0, 0.0)
+    rate_limit: int | None = None  # requests per project in any sliding 1 s window
+    reject_projects: frozenset[str] = frozenset()
+    # Per run: each authenticated tracing request gets at most one of these faults, each with
+    # its probability (they must add up to at most 1), drawn from random.Random(fault_seed).
+    faults: Mapping[Fault, float] = field(default_factory=dict)
+    fault_seed: int = 0
+    # Per function, keyed by unqualified URN: checked before the per-run faults. With
+    # fault_times set, only a function's first fault_times authenticated requests get it.
+    function_faults: Mapping[str, Fault] = field(default_factory=dict)
+    fault_times: int | None = None
+    retry_after_s: float = 1.0  # Fault.FSS_429_RETRY_AFTER sends this, rounded up to seconds
+    slow_s: float = 30.0  # Fault.SLOW holds its answer this long
+
+    def __post_init__(self) -> None:
+        # Plain strings are accepted for faults (as a config file would give them).
+        self.faults = {Fault(f): float(p) for f, p in self.faults.items()}
+        if not all(0.0 <= p <= 1.0 for p in self.faults.values()):
+            raise ValueError("faults: each probability must be from 0 to 1")
+        if sum(self.faults.values()) > 1.0 + 1e-9:
+            raise ValueError("faults: the probabilities must add up to at most 1")
+        self.function_faults = {u: Fault(f) for u, f in self.function_faults.items()}
+        for urn in self.function_faults:
+            try:
+                unqualified = parse_urn(urn).unqualified
+            except InvalidUrn as exc:
+                raise ValueError(f"function_faults: {urn!r}: {exc}") from None
+            if unqualified != urn:
+                raise ValueError(f"function_faults: use the unqualified URN {unqualified!r}")
+        if self.fault_times is not None and self.fault_times < 0:
+            raise ValueError("fault_times must be >= 0 or None")
+        if not (self.retry_after_s >= 0 and self.slow_s >= 0):
+            raise ValueError("retry_after_s and slow_s must be >= 0")
+
+
+@dataclass
+class Stats:
+    """What the server saw.
+
+    `arrivals` holds the loop-clock time of each tracing request, `accepted` those of the
+    tracing requests the rate limit let through, `by_urn` the tracing requests per unqualified
+    URN (unparseable ones are left out), `by_fault` how often each fault (by value) was injected.
+    A reset connection has no status, so it is in `by_fault` but not in `by_status`.
+    """
+
+    requests: int = 0
+    by_project: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    arrivals: list[float] = field(default_factory=list)
+    accepted: list[float] = field(default_factory=list)
+    by_urn: Counter[str] = field(default_factory=Counter)
+    by_fault: Counter[str] = field(default_factory=Counter)
+
+    def max_in_window(self, seconds: float = 1.0, *, accepted: bool = False) -> int:
+        """The most arrivals (or `accepted` ones) in any half-open window `[t, t + seconds)`."""
+        times = sorted(self.accepted if accepted else self.arrivals)
+        best = start = 0
+        for end, t in enumerate(times):
+            while times[start] <= t - seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def summary(self) -> dict[str, int | dict[str, int]]:
+        """The JSON `GET /_emulator/stats` serves: counts, peak 1 s rates and repeated asks.
+
+        `asked_more_than_once` is how many unqualified URNs were asked for more than once, and
+        `extra_asks` how many asks beyond the first they add up to (retries and duplicates).
+        """
+        repeats = [n for n in self.by_urn.values() if n > 1]
+        return {
+            "requests": self.requests,
+            "tracing_requests": len(self.arrivals),
+            "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
+            "by_fault": dict(sorted(self.by_fault.items())),
+            "max_in_any_1s": self.max_in_window(1.0),
+            "max_accepted_in_any_1s": self.max_in_window(1.0, accepted=True),
+            "asked_more_than_once": len(repeats),
+            "extra_asks": sum(n - 1 for n in repeats),
+        }
+
+    def reset(self) -> None:
+        """Forget everything seen so far, in place, so holders of this object see it too."""
+        self.requests = 0
+        for seen in (self.by_project, self.by_status, self.by_urn, self.by_fault):
+            seen.clear()
+        self.arrivals.clear()
+        self.accepted.clear()
+
+
+_NO_TOKEN = (
+    401,
+    error_body("APIG.0301", "Incorrect IAM authentication information: x-auth-token not found"),
+)
+_BAD_TOKEN = (403, error_body("FSS.0403", "invalid token"))
+_NOT_FOUND = (404, error_body("FSS.1051", "Not found the function"))
+_NO_API = (
+    404,
+    error_body("APIG.0101", "The API does not exist or has not been published in the environment."),
+)
+_NO_EMULATOR_ROUTE = {
+    "error": "no such emulator route: use GET /_emulator/stats or POST /_emulator/stats/reset"
+}
+
+
+def _tracing_answer(fleet: Fleet, function: EmulatedFunction) -> Answer:
+    match function.behaviour:
+        case Behaviour.CONFIGURED:
+            ak = fleet.tracing_ak(function)
+            return 200, json.dumps({"tracing_ak": ak, "tracing_sk": "******"}).encode()
+        case Behaviour.EMPTY_AK:
+            return 200, json.dumps({"tracing_ak": "", "tracing_sk": ""}).encode()
+        case Behaviour.MISSING_KEYS:
+            return 404, error_body("FSS.0404", "can not find tracing aksk")
+        case Behaviour.DELETED:
+            return _NOT_FOUND
+        case Behaviour.SERVER_ERROR:
+            return 500, error_body("FSS.0500", "internal error")
+
+
+def _listing_item(function: EmulatedFunction) -> str:
+    urn = function.urn
+    item = {
+        "func_urn": urn.unqualified,
+        "func_name": urn.name,
+        "package": urn.package,
+        "runtime": function.runtime,
+        "version": "latest",
+        "memory_size": function.memory_size,
+        "last_modified": LAST_MODIFIED,
+    }
+    return json.dumps(item)
+
+
+def create_app(
+    fleet: Fleet, config: EmulatorConfig | None = None, stats: Stats | None = None
+) -> web.Application:
+    """An aiohttp application serving `fleet`; every API request is recorded in `stats`.
+
+    A tracing request meets, in order: the rate limit, authentication, its function's fault,
+    a per-run fault, then the function's normal answer. ListFunctions gets no faults.
+    `/_emulator/*` is neither limited, authenticated, delayed nor counted.
+    """
+    config = config or EmulatorConfig()
+    stats = stats if stats is not None else Stats()
+    answers = {f.urn.unqualified: _tracing_answer(fleet, f) for f in fleet.functions}
+    listings: dict[str, list[str]] = {p: [] for p in fleet.project_ids}
+    for f in fleet.functions:
+        if f.behaviour is not Behaviour.DELETED:
+            listings.setdefault(f.urn.project_id, []).append(_listing_item(f))
+    admitted: dict[str, deque[float]] = {}  # project -> loop times admitted in the last second
+    canned = canned_faults(config.retry_after_s)
+    plan = FaultPlan(config.faults, config.fault_seed, config.function_faults, config.fault_times)
+    # A random prefix keeps ids unique across emulator runs; the counter within one.
+    id_prefix = secrets.token_hex(8)
+    request_ids = itertools.count()
+    low, high = config.latency_ms
+    latency = random.Random()
+
+    def reply(
+        answer: Answer, content_type: str = JSON_TYPE, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        status, body = answer
+        stats.by_status[status] += 1
+        all_headers = {"X-Request-Id": f"{id_prefix}{next(request_ids):016x}", **(headers or {})}
+        return web.Response(
+            status=status, body=body, content_type=content_type, headers=all_headers
+        )
+
+    def admit(project_id: str, now: float) -> bool:
+        """A sliding 1 s window per project: at most `rate_limit` admitted in any second."""
+        stats.requests += 1
+        stats.by_project[project_id] += 1
+        if config.rate_limit is None:
+            return True
+        window = admitted.setdefault(project_id, deque())
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= config.rate_limit:
+            return False
+        window.append(now)
+        return True
+
+    def authenticate(request: web.Request, project_id: str) -> Answer | None:
+        token = request.headers.get("X-Auth-Token")
+        if token is None:
+            return _NO_TOKEN
+        if token != config.token or project_id in config.reject_projects:
+            return _BAD_TOKEN
+        return None
+
+    async def delay() -> None:
+        if high > 0:
+            await asyncio.sleep(latency.uniform(low, high) / 1000)
+
+    async def tracing(request: web.Request) -> web.Response:
+        now = asyncio.get_running_loop().time()
+        stats.arrivals.append(now)
+        project_id = request.match_info["project_id"]
+        raw_urn = request.match_info["function_urn"]
+        try:
+            urn: FunctionUrn | None = parse_urn(raw_urn)
+        except InvalidUrn:
+            urn = None
+        unqualified = urn.unqualified if urn is not None else None
+        if unqualified is not None:
+            stats.by_urn[unqualified] += 1
+        fault = None
+        if not admit(project_id, now):
+            answer: Answer = APIG_THROTTLED
+        else:
+            stats.accepted.append(now)
+            denied = authenticate(request, project_id)
+            if denied is not None:
+                answer = denied
+            else:
+                answer = _tracing_lookup(answers, urn, raw_urn, project_id)
+                fault = plan.fault_for(unqualified or "")
+        await delay()
+        if fault is None:
+            return reply(answer)
+        stats.by_fault[fault.value] += 1
+        match fault:
+            case Fault.RESET:
+                reset_connection(request)
+                return web.Response()  # never written: the transport is gone
+            case Fault.SLOW:
+                await asyncio.sleep(config.slow_s)
+                return reply(answer)
+            case Fault.PLAIN_SK:
+                return reply(plain_sk_answer(fleet.seed, unqualified or raw_urn))
+            case _:
+                status, body, content_type, headers = canned[fault]
+                return reply((status, body), content_type, headers)
+
+    async def list_functions(request: web.Request) -> web.Response:
+        now = asyncio.get_running_loop().time()
+        project_id = request.match_info["project_id"]
+        if not admit(project_id, now):
+            answer: Answer = APIG_THROTTLED
+        else:
+            listing = listings.get(project_id, [])
+            answer = authenticate(request, project_id) or _list_page(listing, request.query)
+        await delay()
+        return reply(answer)
+
+    async def no_such_api(request: web.Request) -> web.Response:
+        stats.requests += 1
+        return reply(_NO_API)
+
+    async def stats_summary(request: web.Request) -> web.Response:
+        return web.json_response(stats.summary())
+
+    async def stats_reset(request: web.Request) -> web.Response:
+        stats.reset()
+        return web.json_response(stats.summary())
+
+    async def no_such_emulator_route(request: web.Request) -> web.Response:
+        return web.json_response(_NO_EMULATOR_ROUTE, status=404)
+
+    app = web.Application()
+    app.router.add_get("/v2/{project_id}/fgs/functions/{function_urn}/tracing", tracing)
+    app.router.add_get("/v2/{project_id}/fgs/functions", list_functions)
+    app.router.add_get("/_emulator/stats", stats_summary)
+    app.router.add_post("/_emulator/stats/reset", stats_reset)
+    # Before the catch-all below, so a wrong method or path here is not counted either.
+    app.router.add_route("*", "/_emulator/{tail:.*}", no_such_emulator_route)
+    app.router.add_route("*", "/{tail:.*}", no_such_api)
+    return app
+
+
+def _tracing_lookup(
+    answers: Mapping[str, Answer], urn: FunctionUrn | None, raw_urn: str, project_id: str
+) -> Answer:
+    if urn is None or urn.project_id != project_id:
+        return 400, error_body("FSS.1128", f"function[{raw_urn}] not existed")
+    return answers.get(urn.unqualified, _NOT_FOUND)
+
+
+def _list_page(items: list[str], query: Mapping[str, str]) -> Answer:
+    try:
+        marker = int(query.get("marker", "0"))
+        max_items = int(query.get("maxitems", str(MAX_ITEMS)))
+    except ValueError:
+        marker = max_items = -1
+    if marker < 0 or not 1 <= max_items <= MAX_ITEMS:
+        msg = f"invalid parameter: marker must be >= 0 and maxitems from 1 to {MAX_ITEMS}"
+        return 400, error_body("FSS.0400", msg)
+    page = items[marker : marker + max_items]
+    # Items are pre-encoded JSON objects, so a page is a join rather than a dump.
+    body = (
+        f'{{"functions": [{", ".join(page)}], '
+        f'"next_marker": {marker + len(page)}, "count": {len(items)}}}'
+    )
+    return 200, body.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class RunningEmulator:
+    """A served emulator: where it listens and what it has seen."""
+
+    url: str
+    port: int
+    stats: Stats
+    fleet: Fleet
+
+
+@asynccontextmanager
+async def running_emulator(
+    fleet: Fleet,
+    config: EmulatorConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> AsyncIterator[RunningEmulator]:
+    """Serve `fleet` on `host:port` (0 picks a free port) until the block exits."""
+    stats = Stats()
+    runner = web.AppRunner(create_app(fleet, config, stats), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        real_port = int(runner.addresses[0][1])
+        url_host = f"[{host}]" if ":" in host else host
+        yield RunningEmulator(f"http://{url_host}:{real_port}", real_port, stats, fleet)
+    finally:
+        await runner.cleanup()
