@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,9 +89,20 @@ def test_signal_writes_a_partial_report(
     assert all(r["status"] == slow_emulator.fleet.expected_status(r["urn"]) for r in results)
 
 
+def emulator_stats(emulator: EmulatorProcess, *, reset: bool = False) -> dict[str, int]:
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/stats{'/reset' if reset else ''}",
+        method="POST" if reset else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        stats: dict[str, int] = json.load(response)
+        return stats
+
+
 def test_kill_9_then_resume_finishes_every_urn_once(
     slow_emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
+    emulator_stats(slow_emulator, reset=True)
     process = start_audit(slow_emulator, tmp_path, "crash")
     journal = tmp_path / "crash.journal.jsonl"
     wait_for_journal_lines(journal, 500)
@@ -123,6 +135,10 @@ def test_kill_9_then_resume_finishes_every_urn_once(
         assert report["results"][index]["checked_at"] == row.checked_at
     after = read_journal(journal)
     assert sorted(after.rows) == list(range(len(urns)))
+    # Only what was in flight at the kill is asked twice: at most one per worker (32).
+    stats = emulator_stats(slow_emulator)
+    assert stats["tracing_requests"] == len(urns) + stats["extra_asks"]
+    assert stats["extra_asks"] <= 32
 
 
 def test_resume_refuses_a_journal_of_other_inputs(
