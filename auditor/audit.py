@@ -33,6 +33,8 @@ class AuditResult:
     complete: bool
     not_audited: int
     tally: RunTally
+    preflight: dict[str, str]
+    open_breakers: list[str]
 
     def findings(self, fail_on: frozenset[Status]) -> int:
         """How many rows have a status that `--fail-on` names."""
@@ -54,6 +56,7 @@ async def run_audit(
     on_row: Callable[[Row], None] | None = None,
     stop: asyncio.Event | None = None,
     resume: tuple[Path, JournalContents] | None = None,
+    preflight: bool = False,
 ) -> AuditResult:
     """Audit every target, journaling each row as it comes, then write the reports.
 
@@ -88,6 +91,12 @@ async def run_audit(
         for done_row in rows:
             if done_row is not None:
                 on_row(done_row)
+    verdicts: dict[str, str] = {}
+    preflight_requests = 0
+    if preflight:
+        pending = [t.parsed for i, t in enumerate(targets) if t.parsed and rows[i] is None]
+        verdicts, checked = await runner.preflight(pending)
+        preflight_requests = checked.requests
     with Journal(journal_path, header, resume=resume is not None) as journal:
 
         def sink(index: int, row: Row) -> None:
@@ -111,7 +120,10 @@ async def run_audit(
             {"name": i.name, "format": i.format, "entries": i.entries} for i in inputs.inputs
         ],
         "duplicates_merged": inputs.duplicates,
-        "requests": tally.requests,
+        "requests": tally.requests + preflight_requests,
+        "preflight": verdicts or None,
+        "credential_breakers": runner.guard.open_scopes(),
+        "skipped_for_credentials": tally.skipped,
         "throttling": {
             "responses_429": dict(tally.throttled),
             "pauses": dict(tally.pauses),
@@ -123,7 +135,15 @@ async def run_audit(
     }
     document = ReportDocument(done, summary, run)
     paths = write_reports(document, settings.out, name, settings.formats)
-    return AuditResult(summary, [*paths, journal_path], not missing, len(missing), tally)
+    return AuditResult(
+        summary,
+        [*paths, journal_path],
+        not missing,
+        len(missing),
+        tally,
+        verdicts,
+        runner.guard.open_scopes(),
+    )
 
 
 def report_paths(result: AuditResult) -> Sequence[str]:

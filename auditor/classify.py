@@ -18,12 +18,32 @@ _ERROR_KIND_TEXT = {
     ErrorKind.TIMEOUT: "request timed out",
     ErrorKind.CONNECTION: "connection failed",
     ErrorKind.BAD_BODY: "unreadable response body",
+    ErrorKind.CREDENTIALS: "no credentials",
 }
+
+
+def is_auth_failure(probe: Probe) -> bool:
+    """The answer says the credentials were refused (or none could be had)."""
+    if probe.error_kind is ErrorKind.CREDENTIALS:
+        return True
+    if probe.error_kind is not None:
+        return False
+    return probe.error_code in AUTH_CODES or probe.http_status in (401, 403)
+
+
+def credentials_accepted(probe: Probe) -> bool:
+    """The answer shows the credentials passed: a 2xx, or a 4xx about something else."""
+    status = probe.http_status
+    if status is None or probe.error_kind is not None or is_auth_failure(probe):
+        return False
+    return 200 <= status < 300 or (400 <= status < 500 and status != 429)
 
 
 def classify(probe: Probe) -> Outcome:
     """Classify one (final) probe. Total: every probe gets exactly one status."""
     code, msg = probe.error_code, probe.error_msg
+    if probe.error_kind is ErrorKind.CREDENTIALS:
+        return Outcome(Status.AUTH_FAILED, code, msg or "no credentials for this project")
     if probe.error_kind is not None:
         what = _ERROR_KIND_TEXT[probe.error_kind]
         return Outcome(Status.ERROR, code, f"{what}: {msg}" if msg else what)

@@ -23,9 +23,15 @@ import aiohttp
 
 from auditor import __version__
 from auditor.audit import AuditResult, default_name, report_paths, run_audit
-from auditor.auth import Credentials, StaticToken
+from auditor.auth import StaticToken
+from auditor.breaker import CredentialGuard
 from auditor.client import TracingClient
 from auditor.config import Settings, load_config, resolve_settings
+from auditor.credential_sources import (
+    CredentialSource,
+    choose_credentials,
+    load_credentials_file,
+)
 from auditor.errors import AuditorError, UsageError
 from auditor.inputs import InputSet, from_lines, read_inputs
 from auditor.journal import JournalContents, fingerprint, read_journal
@@ -104,7 +110,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--name", help="report base name (default tracing-audit-<UTC time>)")
     add("--fail-on", help="statuses that make exit 1 (default every one but configured)")
     add("--resume", metavar="JOURNAL", help="continue an interrupted run from its journal")
-    add("--no-preflight", action="store_true", help="skip the endpoint reachability check")
+    add("--credentials", metavar="FILE", help="TOML file with [tokens] per project id")
+    add("--auth-failures", type=int, help="refusals in a row before a project is skipped (3)")
+    add("--no-preflight", action="store_true", help="skip the endpoint and credential checks")
     _add_console_options(parser)
 
 
@@ -134,7 +142,16 @@ def _audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = load_config(Path(args.config)) if args.config else {}
     flags = {
         key: getattr(args, key)
-        for key in ("endpoint", "iam_endpoint", "rate", "concurrency", "timeout", "retries")
+        for key in (
+            "endpoint",
+            "iam_endpoint",
+            "rate",
+            "concurrency",
+            "timeout",
+            "retries",
+            "credentials",
+            "auth_failures",
+        )
     }
     flags |= {"out": args.out, "format": args.format, "name": args.name, "fail_on": args.fail_on}
     settings = resolve_settings(config, flags, config_name=str(args.config or "config"))
@@ -143,8 +160,14 @@ def _audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     inputs = read_inputs(args.inputs, stdin=sys.stdin.buffer)
     if not inputs.targets:
         raise UsageError(f"no URNs found in {', '.join(args.inputs)}")
-    needs_credentials = any(t.parsed is not None for t in inputs.targets)
-    credentials = credentials_from_env(env) if needs_credentials else StaticToken("")
+    source = _NO_CREDENTIALS
+    if any(t.parsed is not None for t in inputs.targets):
+        file = None
+        if settings.credentials:
+            file = load_credentials_file(Path(settings.credentials))
+            if file.warning:
+                LOG.warning("%s", file.warning)
+        source = choose_credentials(env, settings, file)
     resume = None
     if args.resume:
         resume = _load_resume(Path(args.resume), inputs)
@@ -155,7 +178,7 @@ def _audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return _run(
         inputs,
         settings,
-        credentials,
+        source,
         quiet=args.quiet,
         preflight=not args.no_preflight,
         resume=resume,
@@ -174,23 +197,14 @@ def _load_resume(path: Path, inputs: InputSet) -> tuple[Path, JournalContents]:
     return path, contents
 
 
-def credentials_from_env(env: Mapping[str, str]) -> Credentials:
-    """The credentials the environment provides; never from a plain command-line argument."""
-    token = env.get("AUDITOR_TOKEN", "").strip()
-    if token:
-        return StaticToken(token)
-    if env.get("HUAWEICLOUD_SDK_AK") or env.get("HUAWEICLOUD_USERNAME"):
-        raise UsageError(
-            "AK/SK and password credentials are not supported yet; set AUDITOR_TOKEN "
-            "to an IAM token (X-Subject-Token) instead"
-        )
-    raise UsageError("no credentials: set AUDITOR_TOKEN to an IAM token (X-Subject-Token)")
+# Only invalid entries: nothing is sent, so no credential is needed.
+_NO_CREDENTIALS = CredentialSource("none needed", lambda session, regions: StaticToken(""))
 
 
 def _run(
     inputs: InputSet,
     settings: Settings,
-    credentials: Credentials,
+    source: CredentialSource,
     *,
     quiet: bool,
     preflight: bool = True,
@@ -206,13 +220,17 @@ def _run(
         settings.concurrency,
     )
     result, caught = asyncio.run(
-        _audit_async(
-            inputs, settings, credentials, name, console, preflight=preflight, resume=resume
-        )
+        _audit_async(inputs, settings, source, name, console, preflight=preflight, resume=resume)
     )
     console.finish()
     if not quiet:
         print(summary_table(result.summary, report_paths(result)))
+        print(f"credentials: {source.method}")
+        for project, verdict in result.preflight.items():
+            if verdict != "ok":
+                print(f"pre-flight: project {project}: {verdict}")
+        for scope in result.open_breakers:
+            print(f"skipped: {scope}: credentials refused repeatedly, nothing more was sent")
         for endpoint, count in result.tally.throttled.items():
             print(f"throttling: {endpoint} answered 429 {count} times")
         if not result.complete:
@@ -225,7 +243,7 @@ def _run(
 async def _audit_async(
     inputs: InputSet,
     settings: Settings,
-    credentials: Credentials,
+    source: CredentialSource,
     name: str,
     console: _Console,
     *,
@@ -240,6 +258,11 @@ async def _audit_async(
     connector = aiohttp.TCPConnector(limit=settings.concurrency, ttl_dns_cache=300)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
+            regions: dict[str, str] = {}
+            for target in inputs.targets:
+                if target.parsed is not None:
+                    regions.setdefault(target.parsed.project_id, target.parsed.region)
+            credentials = source.build(session, regions)
             client = TracingClient(
                 session,
                 credentials,
@@ -254,16 +277,18 @@ async def _audit_async(
                 Throttles(settings.rate or None),
                 concurrency=settings.concurrency,
                 policy=RetryPolicy(retries=settings.retries),
+                guard=CredentialGuard(settings.auth_failures),
             )
             result = await run_audit(
                 inputs,
                 settings,
                 runner,
                 name=name,
-                credential_method=credentials.method,
+                credential_method=source.method,
                 on_row=console.on_row,
                 stop=stop,
                 resume=resume,
+                preflight=preflight,
             )
     finally:
         for signum in EXIT_SIGNAL:
@@ -317,9 +342,10 @@ def _demo_command(args: argparse.Namespace) -> int:
         ):
             endpoints = {REGIONS[0]: first.url, REGIONS[1]: second.url}
             demo_settings = Settings(**{**vars(settings), "endpoints": endpoints, "name": name})
-            return await _audit_async(
-                inputs, demo_settings, StaticToken(DEFAULT_TOKEN), name, console
+            demo_source = CredentialSource(
+                StaticToken.method, lambda session, regions: StaticToken(DEFAULT_TOKEN)
             )
+            return await _audit_async(inputs, demo_settings, demo_source, name, console)
 
     result, caught = asyncio.run(demo())
     console.finish()

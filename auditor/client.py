@@ -9,19 +9,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
-from auditor.auth import Credentials
+from auditor.auth import Credentials, IamToken
+from auditor.errors import CredentialsUnavailable
 from auditor.model import ErrorKind, Probe
 from auditor.urn import FunctionUrn
 
 DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
 _MAX_BODY = 64 * 1024
+_BASE_HEADERS = {"Content-Type": "application/json"}
 _MAX_MESSAGE = 300
 
 
@@ -72,11 +75,31 @@ class TracingClient:
         except (aiohttp.ClientError, OSError) as exc:
             return _describe_exception(exc)
 
+    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
+        """The credential scopes a request about `urn` is sent under."""
+        return self._credentials.scopes(urn.project_id)
+
+    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
+        """Credentials tagged `rejected` were refused for `urn`'s project: get fresh ones."""
+        return await self._credentials.refresh(urn.project_id, rejected)
+
     async def probe(self, urn: FunctionUrn) -> Probe:
         """Ask once about `urn`'s tracing configuration."""
-        url = self.endpoint(urn) + tracing_path(urn)
-        headers = await self._credentials.headers(urn.project_id, "GET", url)
-        headers["Content-Type"] = "application/json"
+        return await self._get(urn.project_id, self.endpoint(urn) + tracing_path(urn))
+
+    async def preflight(self, urn: FunctionUrn) -> Probe:
+        """One cheap request in `urn`'s project and region (ListFunctions, one item) that
+        shows whether its credentials are accepted."""
+        path = f"/v2/{urn.project_id}/fgs/functions?maxitems=1"
+        return await self._get(urn.project_id, self.endpoint(urn) + path)
+
+    async def _get(self, project_id: str, url: str) -> Probe:
+        try:
+            headers, credential = await self._credentials.headers(
+                project_id, "GET", url, _BASE_HEADERS
+            )
+        except CredentialsUnavailable as exc:
+            return Probe(None, ErrorKind.CREDENTIALS, error_msg=str(exc)[:_MAX_MESSAGE])
         started = time.perf_counter()
         try:
             # No redirects: aiohttp would carry X-Auth-Token to whatever host a 3xx names, and
@@ -88,7 +111,8 @@ class TracingClient:
                 allow_redirects=False,
             ) as response:
                 body = await _read_capped(response)
-                return _probe_from_answer(response, body, _elapsed_ms(started))
+                probe = _probe_from_answer(response, body, _elapsed_ms(started))
+                return replace(probe, credential=credential)
         except TimeoutError:
             return Probe(
                 None,
@@ -187,3 +211,80 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class IamClient:
+    """Fetches project-scoped IAM tokens with a password (`POST /v3/auth/tokens`)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        username: str,
+        password: str,
+        domain: str,
+        endpoint_for_project: Mapping[str, str],
+        default_endpoint: str,
+        timeout: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._identity = (username, password, domain)
+        self._endpoints = dict(endpoint_for_project)
+        self._default = default_endpoint.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def fetch(self, project_id: str) -> IamToken:
+        """A token scoped to `project_id`; `CredentialsUnavailable` says why there is none."""
+        username, password, domain = self._identity
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": username, "password": password, "domain": {"name": domain}}
+                    },
+                },
+                "scope": {"project": {"id": project_id}},
+            }
+        }
+        endpoint = self._endpoints.get(project_id, self._default).rstrip("/")
+        url = f"{endpoint}/v3/auth/tokens?nocatalog=true"
+        try:
+            async with self._session.post(
+                url, json=body, timeout=self._timeout, allow_redirects=False
+            ) as response:
+                data = await _read_capped(response)
+                token = response.headers.get("X-Subject-Token", "")
+                status = response.status
+        except TimeoutError:
+            raise CredentialsUnavailable(f"IAM at {endpoint} did not answer") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise CredentialsUnavailable(
+                f"IAM at {endpoint} unreachable ({_describe_exception(exc)})"
+            ) from None
+        if status != 201 or not token:
+            raise CredentialsUnavailable(
+                f"IAM refused a token for project {project_id}: HTTP {status} "
+                f"{_iam_message(data)}".rstrip()
+            )
+        return IamToken(token, _iam_expiry(data))
+
+
+def _iam_message(body: bytes) -> str:
+    # IAM's own error shape: {"error": {"code", "message", "title"}}; only its message is shown.
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return f"({message[:_MAX_MESSAGE]})" if isinstance(message, str) else ""
+
+
+def _iam_expiry(body: bytes) -> datetime:
+    """`token.expires_at` of an IAM answer; one hour from now when it cannot be read."""
+    try:
+        text = json.loads(body)["token"]["expires_at"]
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return datetime.now(UTC) + timedelta(hours=1)

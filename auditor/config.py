@@ -30,6 +30,9 @@ class Settings:
     endpoint: str = DEFAULT_ENDPOINT
     endpoints: Mapping[str, str] = field(default_factory=dict)
     iam_endpoint: str = DEFAULT_IAM_ENDPOINT
+    iam_endpoints: Mapping[str, str] = field(default_factory=dict)
+    credentials: str = ""
+    auth_failures: int = 3
     rate: float = 100.0
     concurrency: int = 32
     timeout: float = 10.0
@@ -45,6 +48,9 @@ class Settings:
             "endpoint": self.endpoint,
             "endpoints": dict(self.endpoints),
             "iam_endpoint": self.iam_endpoint,
+            "iam_endpoints": dict(self.iam_endpoints),
+            "credentials_file": self.credentials,
+            "auth_failures": self.auth_failures,
             "rate": self.rate,
             "concurrency": self.concurrency,
             "timeout": self.timeout,
@@ -173,6 +179,9 @@ _VALIDATORS: dict[str, Any] = {
     "endpoint": _url,
     "iam_endpoint": _url,
     "endpoints": _endpoints,
+    "iam_endpoints": _endpoints,
+    "credentials": lambda k, v: v if isinstance(v, str) else _bad(k, v),
+    "auth_failures": lambda k, v: int(_number(k, v, low=1, high=100, integer=True)),
     "rate": lambda k, v: _number(k, v, low=0, high=100_000, integer=False),
     "concurrency": lambda k, v: int(_number(k, v, low=1, high=4096, integer=True)),
     "timeout": lambda k, v: _number(k, v, low=0.1, high=600, integer=False),

@@ -7,8 +7,11 @@ Exceptions are for bugs and for problems that stop the whole run before anything
     ├── UsageError     a bad option or option value (exit 2)
     ├── ConfigError    an unreadable or invalid TOML config or credentials file (exit 2)
     ├── InputError     an input that cannot be read or holds no usable column (exit 2)
-    └── InvalidUrn     one entry is not a function URN; inputs turn it into an
-                       `invalid_urn` row, so it never stops a run
+    ├── InvalidUrn     one entry is not a function URN; inputs turn it into an
+    │                  `invalid_urn` row, so it never stops a run
+    └── CredentialsUnavailable
+                       no credential can be had for one project (IAM refused, no token for
+                       it); the client turns it into an `auth_failed` answer, never a crash
 
 Every message says what was wrong and, where it helps, what to do. No message ever contains a
 secret: messages are built from file names, option names and URNs only.
@@ -35,3 +38,7 @@ class InputError(AuditorError):
 
 class InvalidUrn(AuditorError):
     """A string is not a valid FunctionGraph function URN; the message says why."""
+
+
+class CredentialsUnavailable(AuditorError):
+    """No credential can be had for a project; the message says why (never the secret)."""

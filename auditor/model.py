@@ -30,6 +30,7 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     BAD_BODY = "bad_body"
+    CREDENTIALS = "credentials"  # no credential could be had: nothing was sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class Probe:
     request_id: str = ""
     retry_after: float | None = None
     elapsed_ms: float = 0.0
+    credential: str = ""  # which credential version was used (opaque, never the secret)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from auditor.classify import classify
-from auditor.model import Probe, Row, Target
+from auditor.breaker import CredentialGuard
+from auditor.classify import classify, credentials_accepted, is_auth_failure
+from auditor.model import ErrorKind, Probe, Row, Target
 from auditor.retry import RetryPolicy
 from auditor.rows import invalid_row, result_row, utc_now
-from auditor.throttle import Throttles
+from auditor.throttle import Throttle, Throttles
 from auditor.urn import FunctionUrn
 
 Sink = Callable[[int, Row], None]
@@ -31,8 +32,17 @@ class Prober(Protocol):
     def endpoint(self, urn: FunctionUrn) -> str:
         """The endpoint requests about `urn` go to."""
 
+    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
+        """The credential scopes requests about `urn` are sent under."""
+
     async def probe(self, urn: FunctionUrn) -> Probe:
         """Ask once; never raise for an answer or a network failure."""
+
+    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
+        """Credentials tagged `rejected` were refused: True if fresh ones are worth a retry."""
+
+    async def preflight(self, urn: FunctionUrn) -> Probe:
+        """One cheap request in `urn`'s project that shows whether its credentials work."""
 
 
 @dataclass
@@ -40,6 +50,7 @@ class RunTally:
     """What the run saw besides rows: 429 answers and pauses per endpoint, requests sent."""
 
     requests: int = 0
+    skipped: int = 0  # targets not sent because their credentials' breaker was open
     throttled: Counter[str] = field(default_factory=Counter)
     pauses: Counter[str] = field(default_factory=Counter)
 
@@ -56,6 +67,7 @@ class Runner:
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     grace: float = 2.0
+    guard: CredentialGuard = field(default_factory=CredentialGuard)
 
     async def run(
         self,
@@ -116,19 +128,45 @@ class Runner:
             index, target = item
             sink(index, await self._audit_one(target, tally))
 
+    async def preflight(self, urns: Sequence[FunctionUrn]) -> tuple[dict[str, str], RunTally]:
+        """One cheap request per project (the first URN of each) to check its credentials,
+        under the same guard as the audit. Returns a verdict per project id."""
+        tally = RunTally()
+        first: dict[str, FunctionUrn] = {}
+        for urn in urns:
+            first.setdefault(urn.project_id, urn)
+
+        async def check(urn: FunctionUrn) -> tuple[str, str]:
+            throttle = self.throttles.for_endpoint(self.prober.endpoint(urn))
+            sent = await self._guarded(urn, throttle, self.prober.preflight, tally)
+            probe = sent.probe
+            if credentials_accepted(probe):
+                return urn.project_id, "ok"
+            detail = " ".join(p for p in (probe.error_code, probe.error_msg) if p)
+            if is_auth_failure(probe):
+                return urn.project_id, f"refused: {detail or f'HTTP {probe.http_status}'}"
+            return urn.project_id, f"unknown: {detail or f'HTTP {probe.http_status}'}"
+
+        verdicts = await asyncio.gather(*(check(urn) for urn in first.values()))
+        return dict(sorted(verdicts)), tally
+
     async def _audit_one(self, target: Target, tally: RunTally) -> Row:
         urn = target.parsed
         assert urn is not None
         endpoint = self.prober.endpoint(urn)
         throttle = self.throttles.for_endpoint(endpoint)
-        attempt, elapsed = 0, 0.0
+        attempts, elapsed = 0, 0.0
         while True:
-            attempt += 1
-            await throttle.acquire()
-            tally.requests += 1
-            probe = await self.prober.probe(urn)
-            elapsed += probe.elapsed_ms
-            delay = self.policy.delay(probe, attempt, self.rng)
+            sent = await self._guarded(urn, throttle, self.prober.probe, tally)
+            probe = sent.probe
+            attempts += sent.requests
+            elapsed += sent.elapsed_ms
+            if sent.skipped:
+                tally.skipped += 1
+                break
+            if is_auth_failure(probe):
+                break
+            delay = self.policy.delay(probe, max(attempts, 1), self.rng)
             if probe.http_status == 429:
                 # Every worker on this endpoint waits and the endpoint slows down, not only
                 # this request: the gateway counts all of them.
@@ -143,5 +181,54 @@ class Runner:
                 break
         outcome = classify(probe)
         return result_row(
-            target, probe, outcome, attempts=attempt, elapsed_ms=elapsed, checked_at=self.now()
+            target, probe, outcome, attempts=attempts, elapsed_ms=elapsed, checked_at=self.now()
         )
+
+    async def _guarded(
+        self,
+        urn: FunctionUrn,
+        throttle: Throttle,
+        send: Callable[[FunctionUrn], Awaitable[Probe]],
+        tally: RunTally,
+    ) -> _Sent:
+        """One attempt under the credential guard; a refusal gets one retry with fresh
+        credentials (not counted against them)."""
+        scopes = self.prober.scopes(urn)
+        requests, elapsed, refreshed = 0, 0.0, False
+        while True:
+            async with self.guard.admitted(scopes):
+                # Checked under the probation lock: a waiter sees what the request before it
+                # taught the guard, and sends nothing once the breaker is open.
+                blocked = self.guard.blocked(scopes)
+                if blocked is not None:
+                    probe = Probe(None, ErrorKind.CREDENTIALS, error_msg=blocked)
+                    return _Sent(probe, requests, elapsed, skipped=True)
+                await throttle.acquire()
+                probe = await send(urn)
+                elapsed += probe.elapsed_ms
+                if probe.error_kind is not ErrorKind.CREDENTIALS:
+                    requests += 1
+                    tally.requests += 1
+                if not is_auth_failure(probe):
+                    if credentials_accepted(probe):
+                        self.guard.accepted(scopes)
+                    return _Sent(probe, requests, elapsed)
+                if (
+                    not refreshed
+                    and self.guard.may_refresh(scopes)
+                    and await self.prober.refresh(urn, probe.credential)
+                ):
+                    refreshed = True
+                    continue
+                self.guard.refused(scopes, after_refresh=refreshed)
+                return _Sent(probe, requests, elapsed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """What one guarded attempt came to: the final answer and the requests it took."""
+
+    probe: Probe
+    requests: int
+    elapsed_ms: float
+    skipped: bool = False

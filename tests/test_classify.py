@@ -196,6 +196,8 @@ def test_classify_is_total(kind: ErrorKind | None) -> None:
         seen.add(outcome.status)
     if kind is None:
         assert seen == set(Status) - {Status.INVALID_URN}
+    elif kind is ErrorKind.CREDENTIALS:
+        assert seen == {Status.AUTH_FAILED}  # nothing could be sent: no credential
     else:
         assert seen == {Status.ERROR}
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from aioresponses import aioresponses
 
-from auditor.cli import credentials_from_env, main
+from auditor.cli import main
+from auditor.config import Settings
+from auditor.credential_sources import choose_credentials
 from auditor.errors import UsageError
 
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -83,10 +85,25 @@ def test_no_credentials_is_a_clear_error(
     assert "set AUDITOR_TOKEN" in capsys.readouterr().err
 
 
-def test_unsupported_credential_methods_say_so() -> None:
-    with pytest.raises(UsageError, match="not supported yet"):
-        credentials_from_env({"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk"})
-    assert credentials_from_env({"AUDITOR_TOKEN": " t "}).method.startswith("token")
+def test_credential_precedence_and_incomplete_sets() -> None:
+    settings = Settings()
+    everything = {
+        "AUDITOR_TOKEN": " t ",
+        "HUAWEICLOUD_SDK_AK": "ak",
+        "HUAWEICLOUD_SDK_SK": "sk",
+        "HUAWEICLOUD_USERNAME": "u",
+        "HUAWEICLOUD_PASSWORD": "p",
+        "HUAWEICLOUD_DOMAIN_NAME": "d",
+    }
+    assert choose_credentials(everything, settings).method.startswith("token")
+    del everything["AUDITOR_TOKEN"]
+    assert choose_credentials(everything, settings).method.startswith("AK/SK")
+    del everything["HUAWEICLOUD_SDK_AK"], everything["HUAWEICLOUD_SDK_SK"]
+    assert choose_credentials(everything, settings).method.startswith("IAM password")
+    with pytest.raises(UsageError, match="HUAWEICLOUD_SDK_SK"):
+        choose_credentials({"HUAWEICLOUD_SDK_AK": "ak"}, settings)
+    with pytest.raises(UsageError, match="HUAWEICLOUD_DOMAIN_NAME"):
+        choose_credentials({"HUAWEICLOUD_USERNAME": "u", "HUAWEICLOUD_PASSWORD": "p"}, settings)
 
 
 def test_only_invalid_entries_need_no_credentials(

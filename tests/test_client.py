@@ -186,7 +186,9 @@ def test_static_token_repr_hides_the_token() -> None:
     assert TOKEN not in repr(credentials)
     assert TOKEN not in str(credentials)
     assert TOKEN not in credentials.method
-    assert asyncio.run(credentials.headers(PROJECT, "GET", REAL_URL)) == {"X-Auth-Token": TOKEN}
+    headers, tag = asyncio.run(credentials.headers(PROJECT, "GET", REAL_URL, {"A": "b"}))
+    assert headers == {"A": "b", "X-Auth-Token": TOKEN}
+    assert TOKEN not in tag
 
 
 # --- answers -------------------------------------------------------------------------------

@@ -65,6 +65,12 @@ class FakeProber:
     def endpoint(self, urn: FunctionUrn) -> str:
         return f"https://fg.{urn.region}.test"
 
+    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
+        return (f"project {urn.project_id}",)
+
+    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
+        return False
+
     async def probe(self, urn: FunctionUrn) -> Probe:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -231,9 +237,10 @@ def test_in_flight_never_exceeds_concurrency_and_reaches_it(concurrency: int) ->
 
 
 def test_fewer_targets_than_workers() -> None:
+    # The project's first request goes alone (credential probation); the other three together.
     prober = FakeProber(delay=0.001)
-    _, recorder = run(prober, targets(3), concurrency=50)
-    assert len(recorder.rows) == 3
+    _, recorder = run(prober, targets(4), concurrency=50)
+    assert len(recorder.rows) == 4
     assert prober.max_in_flight == 3
 
 
