@@ -90,6 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument("--fault-seed", type=int, default=0, help="seed of fault draws (0)")
     emulator.add_argument(
+        "--reject-project",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="this project refuses every credential (repeatable)",
+    )
+    emulator.add_argument(
+        "--token-lifetime-requests",
+        type=int,
+        metavar="N",
+        help="IAM-issued tokens expire after N requests",
+    )
+    emulator.add_argument(
         "--retry-after", type=float, default=1.0, help="Retry-After of fss_429_retry_after (1)"
     )
     _add_console_options(emulator)
@@ -357,7 +370,12 @@ def _demo_command(args: argparse.Namespace) -> int:
 
 def _emulator_command(args: argparse.Namespace) -> int:
     from auditor.emulator import (
+        DEFAULT_AK,
+        DEFAULT_DOMAIN,
+        DEFAULT_PASSWORD,
+        DEFAULT_SK,
         DEFAULT_TOKEN,
+        DEFAULT_USER,
         EmulatorConfig,
         Fleet,
         parse_fault_spec,
@@ -384,6 +402,8 @@ def _emulator_command(args: argparse.Namespace) -> int:
             faults=faults,
             fault_seed=args.fault_seed,
             retry_after_s=args.retry_after,
+            reject_projects=frozenset(args.reject_project),
+            token_lifetime_requests=args.token_lifetime_requests,
         )
     except ValueError as exc:
         raise UsageError(f"emulator: {exc}") from None
@@ -398,11 +418,17 @@ def _emulator_command(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         try:
             async with running_emulator(fleet, config, port=args.port) as server:
+                url = server.url
                 print(
                     f"emulator: {len(fleet)} functions, projects {', '.join(fleet.project_ids)}\n"
-                    f"serving {server.url} (Ctrl-C to stop); try:\n"
-                    f"  AUDITOR_TOKEN={shown_token} auditor audit URNS.txt "
-                    f"--endpoint {server.url}",
+                    f"serving {url} (Ctrl-C to stop); audit it with one of:\n"
+                    f"  AUDITOR_TOKEN={shown_token} auditor audit URNS.txt --endpoint {url}\n"
+                    f"  HUAWEICLOUD_SDK_AK={DEFAULT_AK} HUAWEICLOUD_SDK_SK={DEFAULT_SK} "
+                    f"auditor audit URNS.txt --endpoint {url}\n"
+                    f"  HUAWEICLOUD_USERNAME={DEFAULT_USER} "
+                    f"HUAWEICLOUD_PASSWORD={DEFAULT_PASSWORD} "
+                    f"HUAWEICLOUD_DOMAIN_NAME={DEFAULT_DOMAIN} "
+                    f"auditor audit URNS.txt --endpoint {url} --iam-endpoint {url}",
                     flush=True,
                 )
                 await stop.wait()

@@ -373,6 +373,11 @@ def test_stats_summary_counts_repeats_and_peaks() -> None:
         accepted=[0.0, 0.1, 2.0],
         by_urn=Counter({"a": 3, "b": 1, "c": 2}),
         by_fault=Counter({"slow": 1, "html_502": 2}),
+        by_project=Counter({"q": 2, "p": 7}),
+        auth_failures_by_project=Counter({"q": 2}),
+        aksk_locks=1,
+        iam_requests=3,
+        tokens_issued=Counter({"q": 1, "p": 1}),
     )
     summary = stats.summary()
     assert summary == {
@@ -384,8 +389,14 @@ def test_stats_summary_counts_repeats_and_peaks() -> None:
         "max_accepted_in_any_1s": 2,
         "asked_more_than_once": 2,
         "extra_asks": 3,
+        "by_project": {"p": 7, "q": 2},
+        "auth_failures_by_project": {"q": 2},
+        "aksk_locks": 1,
+        "iam_requests": 3,
+        "tokens_issued": {"p": 1, "q": 1},
     }
     assert str(summary["by_status"]) == "{'200': 6, '404': 2, '503': 1}"  # sorted by code
+    assert str(summary["by_project"]) == "{'p': 7, 'q': 2}"  # sorted by project
     assert Stats().summary()["extra_asks"] == 0
 
 
@@ -398,6 +409,10 @@ def test_stats_reset_clears_every_field_in_place() -> None:
         accepted=[0.0],
         by_urn=Counter({"a": 2}),
         by_fault=Counter({"reset": 1}),
+        auth_failures_by_project=Counter({"p": 1}),
+        aksk_locks=1,
+        iam_requests=2,
+        tokens_issued=Counter({"p": 1}),
     )
     arrivals = stats.arrivals
     stats.reset()
@@ -410,8 +425,11 @@ def test_stats_route_serves_what_the_server_saw_without_counting_itself() -> Non
     flaky = [f for f in FLEET.functions if f.behaviour is Behaviour.CONFIGURED][1]
     config = EmulatorConfig(function_faults={flaky.urn.unqualified: Fault.HTML_502}, fault_times=1)
 
+    asked = (configured, configured, flaky, flaky, missing)
+    projects = Counter(f.urn.project_id for f in (*asked, configured))  # and one listing
+
     async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
-        for function in (configured, configured, flaky, flaky, missing):
+        for function in asked:
             await fetch_raw(session, tracing_url(emulator, str(function.urn)))
         await fetch(session, f"{emulator.url}/v2/{configured.urn.project_id}/fgs/functions")
         await fetch(session, emulator.url + "/v1/nothing")
@@ -426,6 +444,11 @@ def test_stats_route_serves_what_the_server_saw_without_counting_itself() -> Non
             "max_accepted_in_any_1s": emulator.stats.max_in_window(1.0, accepted=True),
             "asked_more_than_once": 2,
             "extra_asks": 2,
+            "by_project": dict(sorted(projects.items())),
+            "auth_failures_by_project": {},
+            "aksk_locks": 0,
+            "iam_requests": 0,
+            "tokens_issued": {},
         }
         assert 1 <= body["max_in_any_1s"] <= 5
         # Neither the stats route, nor a wrong path or method under /_emulator, is counted.

@@ -2,17 +2,29 @@
 
 The real client runs against it on 127.0.0.1. It is a wing, not a stage: nothing in the audit
 pipeline imports it (only `cli.py`, for `auditor demo` and `auditor emulator`), and it imports
-nothing of the package but `auditor.urn` and `auditor.errors`.
+nothing of the package but `auditor.urn`, `auditor.errors` and `auditor.signer`.
 
     fleet.py   the deterministic fleet: `Fleet.generate` draws functions and their `Behaviour`s
     faults.py  `Fault`s real gateways commit, `parse_fault_spec`, and which request gets which
-    server.py  the tracing and ListFunctions APIs on aiohttp.web (`create_app`,
-               `running_emulator`), `EmulatorConfig`, and the `Stats` it keeps, also served at
-               `GET /_emulator/stats` for a measured run in another process
+    config.py  `EmulatorConfig` and the well-known credentials it accepts (`DEFAULT_TOKEN`, ...)
+    auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks
+    iam.py     IAM's `POST /v3/auth/tokens`: project-scoped tokens for a user's password
+    stats.py   the `Stats` the server keeps, also served at `GET /_emulator/stats` for a
+               measured run in another process
+    server.py  the APIs on aiohttp.web (`create_app`, `running_emulator`)
 
 Everything it serves is a pure function of `Fleet.generate`'s arguments and the `EmulatorConfig`.
 """
 
+from auditor.emulator.config import (
+    DEFAULT_AK,
+    DEFAULT_DOMAIN,
+    DEFAULT_PASSWORD,
+    DEFAULT_SK,
+    DEFAULT_TOKEN,
+    DEFAULT_USER,
+    EmulatorConfig,
+)
 from auditor.emulator.faults import PLAIN_SK_PREFIX, Answer, Fault, parse_fault_spec
 from auditor.emulator.fleet import (
     DEFAULT_MIX,
@@ -27,19 +39,22 @@ from auditor.emulator.fleet import (
     Fleet,
 )
 from auditor.emulator.server import (
-    DEFAULT_TOKEN,
     LAST_MODIFIED,
     MAX_ITEMS,
-    EmulatorConfig,
     RunningEmulator,
-    Stats,
     create_app,
     running_emulator,
 )
+from auditor.emulator.stats import Stats
 
 __all__ = [
+    "DEFAULT_AK",
+    "DEFAULT_DOMAIN",
     "DEFAULT_MIX",
+    "DEFAULT_PASSWORD",
+    "DEFAULT_SK",
     "DEFAULT_TOKEN",
+    "DEFAULT_USER",
     "LAST_MODIFIED",
     "MAX_ITEMS",
     "MEMORY_SIZES",

@@ -1,7 +1,8 @@
-"""The emulator's HTTP side: the tracing and ListFunctions APIs on aiohttp.web.
+"""The emulator's HTTP side: the tracing, ListFunctions and IAM token APIs on aiohttp.web.
 
 It answers the way the public docs say the service does (status, `error_code`, `X-Request-Id`),
 including the awkward cases: stale inventories, empty keys, throttling, rejected credentials.
+Credentials are checked by `auth.CredentialCheck`; `POST /v3/auth/tokens` is `iam.Iam`'s.
 Everything it serves is a pure function of the `Fleet` and the `EmulatorConfig`; `Fault`s from
 `EmulatorConfig.faults` and `EmulatorConfig.function_faults` then make tracing answers misbehave.
 
@@ -17,13 +18,15 @@ import itertools
 import json
 import random
 import secrets
-from collections import Counter, deque
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from auditor.emulator.auth import CredentialCheck, utc_now
+from auditor.emulator.config import DEFAULT_TOKEN, EmulatorConfig
 from auditor.emulator.faults import (
     APIG_THROTTLED,
     JSON_TYPE,
@@ -36,114 +39,25 @@ from auditor.emulator.faults import (
     reset_connection,
 )
 from auditor.emulator.fleet import Behaviour, EmulatedFunction, Fleet
+from auditor.emulator.iam import Iam, project_names
+from auditor.emulator.stats import Stats
 from auditor.errors import InvalidUrn
 from auditor.urn import FunctionUrn, parse_urn
 
-DEFAULT_TOKEN = "emulator-token"
+__all__ = [
+    "DEFAULT_TOKEN",
+    "LAST_MODIFIED",
+    "MAX_ITEMS",
+    "EmulatorConfig",
+    "RunningEmulator",
+    "Stats",
+    "create_app",
+    "running_emulator",
+]
+
 MAX_ITEMS = 400
 LAST_MODIFIED = "2024-01-01T00:00:00+08:00"
 
-
-@dataclass
-class EmulatorConfig:
-    """Knobs for realism and fault injection; the defaults answer at once and never throttle."""
-
-    token: str = DEFAULT_TOKEN
-    latency_ms: tuple[float, float] = (0.0, 0.0)
-    rate_limit: int | None = None  # requests per project in any sliding 1 s window
-    reject_projects: frozenset[str] = frozenset()
-    # Per run: each authenticated tracing request gets at most one of these faults, each with
-    # its probability (they must add up to at most 1), drawn from random.Random(fault_seed).
-    faults: Mapping[Fault, float] = field(default_factory=dict)
-    fault_seed: int = 0
-    # Per function, keyed by unqualified URN: checked before the per-run faults. With
-    # fault_times set, only a function's first fault_times authenticated requests get it.
-    function_faults: Mapping[str, Fault] = field(default_factory=dict)
-    fault_times: int | None = None
-    retry_after_s: float = 1.0  # Fault.FSS_429_RETRY_AFTER sends this, rounded up to seconds
-    slow_s: float = 30.0  # Fault.SLOW holds its answer this long
-
-    def __post_init__(self) -> None:
-        # Plain strings are accepted for faults (as a config file would give them).
-        self.faults = {Fault(f): float(p) for f, p in self.faults.items()}
-        if not all(0.0 <= p <= 1.0 for p in self.faults.values()):
-            raise ValueError("faults: each probability must be from 0 to 1")
-        if sum(self.faults.values()) > 1.0 + 1e-9:
-            raise ValueError("faults: the probabilities must add up to at most 1")
-        self.function_faults = {u: Fault(f) for u, f in self.function_faults.items()}
-        for urn in self.function_faults:
-            try:
-                unqualified = parse_urn(urn).unqualified
-            except InvalidUrn as exc:
-                raise ValueError(f"function_faults: {urn!r}: {exc}") from None
-            if unqualified != urn:
-                raise ValueError(f"function_faults: use the unqualified URN {unqualified!r}")
-        if self.fault_times is not None and self.fault_times < 0:
-            raise ValueError("fault_times must be >= 0 or None")
-        if not (self.retry_after_s >= 0 and self.slow_s >= 0):
-            raise ValueError("retry_after_s and slow_s must be >= 0")
-
-
-@dataclass
-class Stats:
-    """What the server saw.
-
-    `arrivals` holds the loop-clock time of each tracing request, `accepted` those of the
-    tracing requests the rate limit let through, `by_urn` the tracing requests per unqualified
-    URN (unparseable ones are left out), `by_fault` how often each fault (by value) was injected.
-    A reset connection has no status, so it is in `by_fault` but not in `by_status`.
-    """
-
-    requests: int = 0
-    by_project: Counter[str] = field(default_factory=Counter)
-    by_status: Counter[int] = field(default_factory=Counter)
-    arrivals: list[float] = field(default_factory=list)
-    accepted: list[float] = field(default_factory=list)
-    by_urn: Counter[str] = field(default_factory=Counter)
-    by_fault: Counter[str] = field(default_factory=Counter)
-
-    def max_in_window(self, seconds: float = 1.0, *, accepted: bool = False) -> int:
-        """The most arrivals (or `accepted` ones) in any half-open window `[t, t + seconds)`."""
-        times = sorted(self.accepted if accepted else self.arrivals)
-        best = start = 0
-        for end, t in enumerate(times):
-            while times[start] <= t - seconds:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
-
-    def summary(self) -> dict[str, int | dict[str, int]]:
-        """The JSON `GET /_emulator/stats` serves: counts, peak 1 s rates and repeated asks.
-
-        `asked_more_than_once` is how many unqualified URNs were asked for more than once, and
-        `extra_asks` how many asks beyond the first they add up to (retries and duplicates).
-        """
-        repeats = [n for n in self.by_urn.values() if n > 1]
-        return {
-            "requests": self.requests,
-            "tracing_requests": len(self.arrivals),
-            "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
-            "by_fault": dict(sorted(self.by_fault.items())),
-            "max_in_any_1s": self.max_in_window(1.0),
-            "max_accepted_in_any_1s": self.max_in_window(1.0, accepted=True),
-            "asked_more_than_once": len(repeats),
-            "extra_asks": sum(n - 1 for n in repeats),
-        }
-
-    def reset(self) -> None:
-        """Forget everything seen so far, in place, so holders of this object see it too."""
-        self.requests = 0
-        for seen in (self.by_project, self.by_status, self.by_urn, self.by_fault):
-            seen.clear()
-        self.arrivals.clear()
-        self.accepted.clear()
-
-
-_NO_TOKEN = (
-    401,
-    error_body("APIG.0301", "Incorrect IAM authentication information: x-auth-token not found"),
-)
-_BAD_TOKEN = (403, error_body("FSS.0403", "invalid token"))
 _NOT_FOUND = (404, error_body("FSS.1051", "Not found the function"))
 _NO_API = (
     404,
@@ -190,6 +104,8 @@ def create_app(
 
     A tracing request meets, in order: the rate limit, authentication, its function's fault,
     a per-run fault, then the function's normal answer. ListFunctions gets no faults.
+    `POST /v3/auth/tokens` (IAM) is neither rate-limited nor faulted, and its tokens are
+    honoured by the FunctionGraph routes of this app only.
     `/_emulator/*` is neither limited, authenticated, delayed nor counted.
     """
     config = config or EmulatorConfig()
@@ -207,6 +123,8 @@ def create_app(
     request_ids = itertools.count()
     low, high = config.latency_ms
     latency = random.Random()
+    credentials = CredentialCheck(config, stats, utc_now)
+    iam = Iam(config, project_names(fleet), credentials, stats, utc_now)
 
     def reply(
         answer: Answer, content_type: str = JSON_TYPE, headers: Mapping[str, str] | None = None
@@ -232,13 +150,15 @@ def create_app(
         window.append(now)
         return True
 
-    def authenticate(request: web.Request, project_id: str) -> Answer | None:
-        token = request.headers.get("X-Auth-Token")
-        if token is None:
-            return _NO_TOKEN
-        if token != config.token or project_id in config.reject_projects:
-            return _BAD_TOKEN
-        return None
+    async def authenticate(request: web.Request, project_id: str, now: float) -> Answer | None:
+        return credentials.check(
+            project_id=project_id,
+            method=request.method,
+            url=str(request.url),
+            headers=request.headers,
+            body=await request.read(),
+            now=now,
+        )
 
     async def delay() -> None:
         if high > 0:
@@ -261,7 +181,7 @@ def create_app(
             answer: Answer = APIG_THROTTLED
         else:
             stats.accepted.append(now)
-            denied = authenticate(request, project_id)
+            denied = await authenticate(request, project_id, now)
             if denied is not None:
                 answer = denied
             else:
@@ -291,9 +211,18 @@ def create_app(
             answer: Answer = APIG_THROTTLED
         else:
             listing = listings.get(project_id, [])
-            answer = authenticate(request, project_id) or _list_page(listing, request.query)
+            denied = await authenticate(request, project_id, now)
+            answer = denied or _list_page(listing, request.query)
         await delay()
         return reply(answer)
+
+    async def issue_token(request: web.Request) -> web.Response:
+        stats.requests += 1
+        stats.iam_requests += 1
+        catalog = request.query.get("nocatalog", "").lower() != "true"
+        answer, headers = iam.issue(await request.read(), catalog=catalog)
+        await delay()
+        return reply(answer, headers=headers)
 
     async def no_such_api(request: web.Request) -> web.Response:
         stats.requests += 1
@@ -312,6 +241,7 @@ def create_app(
     app = web.Application()
     app.router.add_get("/v2/{project_id}/fgs/functions/{function_urn}/tracing", tracing)
     app.router.add_get("/v2/{project_id}/fgs/functions", list_functions)
+    app.router.add_post("/v3/auth/tokens", issue_token)
     app.router.add_get("/_emulator/stats", stats_summary)
     app.router.add_post("/_emulator/stats/reset", stats_reset)
     # Before the catch-all below, so a wrong method or path here is not counted either.

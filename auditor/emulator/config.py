@@ -1,0 +1,115 @@
+"""`EmulatorConfig`: the emulator's knobs, and the well-known credentials it accepts by default.
+
+The defaults answer at once, never throttle, inject no fault, and accept `DEFAULT_TOKEN` for
+every project, `DEFAULT_AK`/`DEFAULT_SK` signatures, and `DEFAULT_USER`'s password at IAM.
+These are test credentials for a loopback server, public by design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from auditor.emulator.faults import Fault
+from auditor.errors import InvalidUrn
+from auditor.urn import parse_urn
+
+DEFAULT_TOKEN = "emulator-token"
+DEFAULT_AK = "EMULATORAK0123456789"
+DEFAULT_SK = "emulator-secret-key-0123456789abcdef"
+DEFAULT_USER = "auditor"
+DEFAULT_PASSWORD = "emulator-password"
+DEFAULT_DOMAIN = "emulator-domain"
+
+
+def _default_access_keys() -> dict[str, str]:
+    return {DEFAULT_AK: DEFAULT_SK}
+
+
+def _default_users() -> dict[str, tuple[str, str]]:
+    return {DEFAULT_USER: (DEFAULT_PASSWORD, DEFAULT_DOMAIN)}
+
+
+@dataclass
+class EmulatorConfig:
+    """Knobs for realism, credentials and fault injection.
+
+    Credentials, as FunctionGraph and IAM check them (see `auditor.emulator.auth`):
+
+    - `token` is valid for every project; `project_tokens` (project id -> token) adds tokens
+      valid for one project only, as real IAM tokens are.
+    - `access_keys` (AK -> SK) sign requests (`SDK-HMAC-SHA256`); `temporary_keys` (AK -> security
+      token) marks temporary AKs, which need their `X-Security-Token`. After 5 failed
+      authentications in a row an AK is locked for `aksk_lock_s` seconds.
+    - `users` (name -> (password, domain name)) get project-scoped tokens from
+      `POST /v3/auth/tokens`; those expire after `token_lifetime_s`, or after
+      `token_lifetime_requests` FunctionGraph requests made with them, whichever comes first.
+    - `reject_projects` refuse every credential, however valid (IAM still issues tokens for them:
+      it is FunctionGraph that says no).
+    """
+
+    token: str = DEFAULT_TOKEN
+    latency_ms: tuple[float, float] = (0.0, 0.0)
+    rate_limit: int | None = None  # requests per project in any sliding 1 s window
+    reject_projects: frozenset[str] = frozenset()
+    # Per run: each authenticated tracing request gets at most one of these faults, each with
+    # its probability (they must add up to at most 1), drawn from random.Random(fault_seed).
+    faults: Mapping[Fault, float] = field(default_factory=dict)
+    fault_seed: int = 0
+    # Per function, keyed by unqualified URN: checked before the per-run faults. With
+    # fault_times set, only a function's first fault_times authenticated requests get it.
+    function_faults: Mapping[str, Fault] = field(default_factory=dict)
+    fault_times: int | None = None
+    retry_after_s: float = 1.0  # Fault.FSS_429_RETRY_AFTER sends this, rounded up to seconds
+    slow_s: float = 30.0  # Fault.SLOW holds its answer this long
+    project_tokens: Mapping[str, str] = field(default_factory=dict)
+    access_keys: Mapping[str, str] = field(default_factory=_default_access_keys)
+    temporary_keys: Mapping[str, str] = field(default_factory=dict)
+    aksk_lock_s: float = 300.0
+    users: Mapping[str, tuple[str, str]] = field(default_factory=_default_users)
+    token_lifetime_requests: int | None = None
+    token_lifetime_s: float = 86400.0
+
+    def __post_init__(self) -> None:
+        # Plain strings are accepted for faults (as a config file would give them).
+        self.faults = {Fault(f): float(p) for f, p in self.faults.items()}
+        if not all(0.0 <= p <= 1.0 for p in self.faults.values()):
+            raise ValueError("faults: each probability must be from 0 to 1")
+        if sum(self.faults.values()) > 1.0 + 1e-9:
+            raise ValueError("faults: the probabilities must add up to at most 1")
+        self.function_faults = {u: Fault(f) for u, f in self.function_faults.items()}
+        for urn in self.function_faults:
+            try:
+                unqualified = parse_urn(urn).unqualified
+            except InvalidUrn as exc:
+                raise ValueError(f"function_faults: {urn!r}: {exc}") from None
+            if unqualified != urn:
+                raise ValueError(f"function_faults: use the unqualified URN {unqualified!r}")
+        if self.fault_times is not None and self.fault_times < 0:
+            raise ValueError("fault_times must be >= 0 or None")
+        if not (self.retry_after_s >= 0 and self.slow_s >= 0):
+            raise ValueError("retry_after_s and slow_s must be >= 0")
+        self._check_credentials()
+
+    def _check_credentials(self) -> None:
+        # Copies, so a caller mutating its mapping later cannot change a running server.
+        self.reject_projects = frozenset(self.reject_projects)
+        self.project_tokens = dict(self.project_tokens)
+        self.access_keys = dict(self.access_keys)
+        self.temporary_keys = dict(self.temporary_keys)
+        self.users = {name: (password, domain) for name, (password, domain) in self.users.items()}
+        if not self.token or not all(self.project_tokens.values()):
+            raise ValueError("token and project_tokens: a token must not be empty")
+        if not all(self.access_keys) or not all(self.access_keys.values()):
+            raise ValueError("access_keys: an AK or SK must not be empty")
+        strays = sorted(set(self.temporary_keys) - set(self.access_keys))
+        if strays:
+            raise ValueError(f"temporary_keys: {', '.join(strays)} not in access_keys; add them")
+        if not all(self.temporary_keys.values()):
+            raise ValueError("temporary_keys: a security token must not be empty")
+        if not self.aksk_lock_s >= 0:
+            raise ValueError("aksk_lock_s must be >= 0")
+        if self.token_lifetime_requests is not None and self.token_lifetime_requests < 1:
+            raise ValueError("token_lifetime_requests must be >= 1 or None")
+        if not self.token_lifetime_s > 0:
+            raise ValueError("token_lifetime_s must be > 0")

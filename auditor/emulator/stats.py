@@ -1,0 +1,90 @@
+"""`Stats`: what the emulator saw, for tests and benchmarks to assert on.
+
+The server fills one `Stats` per run and serves `Stats.summary()` at `GET /_emulator/stats`, so a
+measured run in another process can be checked too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Stats:
+    """What the server saw.
+
+    `requests` counts every API request (FunctionGraph, IAM, unknown paths); `by_project` the
+    FunctionGraph ones per project of the path, refused and throttled ones included;
+    `by_status` every answer's status. `arrivals` holds the loop-clock time of each tracing
+    request, `accepted` those of the tracing requests the rate limit let through, `by_urn` the
+    tracing requests per unqualified URN (unparseable ones are left out), `by_fault` how often
+    each fault (by value) was injected. A reset connection has no status, so it is in
+    `by_fault` but not in `by_status`.
+
+    Credentials: `auth_failures_by_project` counts FunctionGraph requests refused for their
+    credentials, per project of the path; `aksk_locks` how often an access key got locked;
+    `iam_requests` the `POST /v3/auth/tokens` requests and `tokens_issued` the tokens IAM
+    issued, per project they are scoped to.
+    """
+
+    requests: int = 0
+    by_project: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    arrivals: list[float] = field(default_factory=list)
+    accepted: list[float] = field(default_factory=list)
+    by_urn: Counter[str] = field(default_factory=Counter)
+    by_fault: Counter[str] = field(default_factory=Counter)
+    auth_failures_by_project: Counter[str] = field(default_factory=Counter)
+    aksk_locks: int = 0
+    iam_requests: int = 0
+    tokens_issued: Counter[str] = field(default_factory=Counter)
+
+    def max_in_window(self, seconds: float = 1.0, *, accepted: bool = False) -> int:
+        """The most arrivals (or `accepted` ones) in any half-open window `[t, t + seconds)`."""
+        times = sorted(self.accepted if accepted else self.arrivals)
+        best = start = 0
+        for end, t in enumerate(times):
+            while times[start] <= t - seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def summary(self) -> dict[str, int | dict[str, int]]:
+        """The JSON `GET /_emulator/stats` serves: counts, peak 1 s rates and repeated asks.
+
+        `asked_more_than_once` is how many unqualified URNs were asked for more than once, and
+        `extra_asks` how many asks beyond the first they add up to (retries and duplicates).
+        Per-project counts are keyed by project id, sorted.
+        """
+        repeats = [n for n in self.by_urn.values() if n > 1]
+        return {
+            "requests": self.requests,
+            "tracing_requests": len(self.arrivals),
+            "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
+            "by_fault": dict(sorted(self.by_fault.items())),
+            "max_in_any_1s": self.max_in_window(1.0),
+            "max_accepted_in_any_1s": self.max_in_window(1.0, accepted=True),
+            "asked_more_than_once": len(repeats),
+            "extra_asks": sum(n - 1 for n in repeats),
+            "by_project": dict(sorted(self.by_project.items())),
+            "auth_failures_by_project": dict(sorted(self.auth_failures_by_project.items())),
+            "aksk_locks": self.aksk_locks,
+            "iam_requests": self.iam_requests,
+            "tokens_issued": dict(sorted(self.tokens_issued.items())),
+        }
+
+    def reset(self) -> None:
+        """Forget everything seen so far, in place, so holders of this object see it too."""
+        self.requests = self.aksk_locks = self.iam_requests = 0
+        for seen in (
+            self.by_project,
+            self.by_status,
+            self.by_urn,
+            self.by_fault,
+            self.auth_failures_by_project,
+            self.tokens_issued,
+        ):
+            seen.clear()
+        self.arrivals.clear()
+        self.accepted.clear()
