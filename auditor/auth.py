@@ -149,8 +149,10 @@ class AkSkCredentials:
         return {**base, **signed.headers}, "aksk"
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
-        # One retry, re-signed with a new date (a clock-skewed or torn request may pass).
-        return True
+        # Every request is signed afresh anyway; signing again with the same key and clock
+        # cannot cure a refusal, and would spend one of the five failed signatures the
+        # gateway allows before it locks the key.
+        return False
 
     def __repr__(self) -> str:
         return f"AkSkCredentials(access_key={self._ak[:4]}****, secret_key=****)"

@@ -11,8 +11,9 @@ access key, shared by all projects). For each scope the guard keeps:
   refresh is not tried again until a request is accepted;
 - **a breaker**: at `threshold` failures the scope is open and nothing more is sent under it.
 
-So a project whose credentials are bad receives at most `threshold + 1` requests, and an access
-key at most `min(threshold, 4) + 1` failed signatures: the gateway locks it at five.
+So a project whose credentials are bad receives at most `threshold + 1` requests (one of them
+the retry after a refresh), and an access key, which is never retried (re-signing with the same
+key cannot help), at most `min(threshold, 4)` failed signatures: the gateway locks it at five.
 """
 
 from __future__ import annotations
@@ -85,14 +86,23 @@ class CredentialGuard:
             yield
 
     def may_refresh(self, scopes: Sequence[str]) -> bool:
-        """True while no refresh has failed since the last accepted request."""
+        """True while no refresh has failed since the last accepted request.
+
+        Never under an access key: a retry is one more failed signature towards the gateway's
+        lock, so there every refusal counts and the cap counts signatures."""
+        if ACCESS_KEY_SCOPE in scopes:
+            return False
         return not any(self._scope(name).refresh_spent for name in scopes)
 
     def refused(self, scopes: Sequence[str], *, after_refresh: bool) -> None:
-        """A request under `scopes` was refused and will not be retried."""
+        """A request under `scopes` was refused and will not be retried.
+
+        The scope goes back on probation: credentials that worked may have been revoked or
+        expired, and until one request gets through again, one at a time is enough."""
         for name in scopes:
             scope = self._scope(name)
             scope.failures += 1
+            scope.proven = False
             if after_refresh:
                 scope.refresh_spent = True
 

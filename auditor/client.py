@@ -285,6 +285,8 @@ def _iam_expiry(body: bytes) -> datetime:
     """`token.expires_at` of an IAM answer; one hour from now when it cannot be read."""
     try:
         text = json.loads(body)["token"]["expires_at"]
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return datetime.now(UTC) + timedelta(hours=1)
+    # IAM writes UTC; a time without a zone is read as UTC rather than compared naively.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

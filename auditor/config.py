@@ -75,6 +75,8 @@ def load_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config {path}: cannot be read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path}: invalid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path}: is not UTF-8 text; save it as UTF-8") from None
     unknown = sorted(set(data) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(

@@ -67,9 +67,9 @@ def load_credentials_file(path: Path) -> CredentialsFile:
         raise ConfigError(f"credentials {path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"credentials {path}: cannot be read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         # The parser's message may quote the file's text, secrets included: not shown.
-        raise ConfigError(f"credentials {path}: invalid TOML") from None
+        raise ConfigError(f"credentials {path}: invalid TOML (or not UTF-8)") from None
     tokens = data.get("tokens")
     if not isinstance(tokens, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v for k, v in tokens.items()

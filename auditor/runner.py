@@ -194,9 +194,11 @@ class Runner:
         """One attempt under the credential guard; a refusal gets one retry with fresh
         credentials (not counted against them)."""
         scopes = self.prober.scopes(urn)
-        requests, elapsed, refreshed = 0, 0.0, False
-        while True:
-            async with self.guard.admitted(scopes):
+        requests, elapsed = 0, 0.0
+        # The whole exchange, refresh and retry included, happens under one admission: a
+        # scope on probation lets nobody else in until this request has taught the guard.
+        async with self.guard.admitted(scopes):
+            for retry in (False, True):
                 # Checked under the probation lock: a waiter sees what the request before it
                 # taught the guard, and sends nothing once the breaker is open.
                 blocked = self.guard.blocked(scopes)
@@ -214,14 +216,14 @@ class Runner:
                         self.guard.accepted(scopes)
                     return _Sent(probe, requests, elapsed)
                 if (
-                    not refreshed
+                    not retry
                     and self.guard.may_refresh(scopes)
                     and await self.prober.refresh(urn, probe.credential)
                 ):
-                    refreshed = True
-                    continue
-                self.guard.refused(scopes, after_refresh=refreshed)
+                    continue  # one retry with fresh credentials, not counted
+                self.guard.refused(scopes, after_refresh=retry)
                 return _Sent(probe, requests, elapsed)
+        raise AssertionError("unreachable: the second pass always returns")
 
 
 @dataclass(frozen=True, slots=True)
