@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from auditor.auth import ACCESS_KEY_SCOPE
 
 DEFAULT_THRESHOLD = 3
 GATEWAY_LOCK_AFTER = 5  # failed signatures in a row before the gateway locks an access key
+
+
+_NOTHING_TO_HOLD: AbstractAsyncContextManager[None] = nullcontext()
 
 
 @dataclass
@@ -70,9 +73,17 @@ class CredentialGuard:
                 )
         return None
 
+    def admitted(self, scopes: Sequence[str]) -> AbstractAsyncContextManager[None]:
+        """Hold the probation locks of the unproven scopes for one request.
+
+        Proven scopes (the normal case, once a run is under way) cost nothing here."""
+        for name in scopes:
+            if not self._scope(name).proven:
+                return self._on_probation(scopes)
+        return _NOTHING_TO_HOLD
+
     @asynccontextmanager
-    async def admitted(self, scopes: Sequence[str]) -> AsyncIterator[None]:
-        """Hold the probation locks of the unproven scopes for one request."""
+    async def _on_probation(self, scopes: Sequence[str]) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             for name in sorted(scopes):  # one order for everyone: no deadlock
                 scope = self._scope(name)
