@@ -37,6 +37,7 @@ from auditor.inputs import InputSet, from_lines, read_inputs
 from auditor.journal import JournalContents, fingerprint, read_journal
 from auditor.model import Row
 from auditor.progress import Progress, summary_table
+from auditor.rebuild import rebuild_reports
 from auditor.retry import RetryPolicy
 from auditor.rows import utc_now
 from auditor.runner import Runner
@@ -106,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-after", type=float, default=1.0, help="Retry-After of fss_429_retry_after (1)"
     )
     _add_console_options(emulator)
+
+    report = commands.add_parser(
+        "report", help="rebuild reports from a journal or a JSON report, without the API"
+    )
+    report.add_argument(
+        "source", metavar="SOURCE", help="a <name>.journal.jsonl journal or a <name>.json report"
+    )
+    report.add_argument("--format", help="comma-separated: xlsx,csv,json (default all)")
+    report.add_argument("-o", "--out", help="report folder (default: the source's folder)")
+    report.add_argument("--name", help="report base name (default: the source's run name)")
+    _add_console_options(report)
     return parser
 
 
@@ -143,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _audit_command(args, os.environ)
         if args.command == "demo":
             return _demo_command(args)
+        if args.command == "report":
+            return _report_command(args)
         return _emulator_command(args)
     except AuditorError as exc:
         print(f"auditor: error: {exc}", file=sys.stderr)
@@ -366,6 +380,30 @@ def _demo_command(args: argparse.Namespace) -> int:
         print(summary_table(result.summary, report_paths(result)))
         print("\nnext: open the .xlsx, or audit your own list: auditor audit URNS.txt --help")
     return EXIT_SIGNAL[caught] if caught else EXIT_OK
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    settings = resolve_settings({}, {"format": args.format, "name": args.name})
+    out = Path(args.out) if args.out else None
+    try:
+        source, paths = rebuild_reports(
+            Path(args.source), settings.formats, out_dir=out, name=settings.name or None
+        )
+    except OSError as exc:
+        where = out or Path(args.source).parent
+        raise UsageError(f"cannot write reports to {where}: {exc.strerror or exc}") from None
+    run = source.document.run
+    if not run.get("complete", True):
+        missing = run.get("not_audited_count", len(run.get("not_audited") or ()))
+        LOG.warning(
+            "partial report (%s not audited): to finish the run, repeat the audit with "
+            "--resume and its journal",
+            missing,
+        )
+    if not args.quiet:
+        for path in paths:
+            print(path)
+    return EXIT_OK
 
 
 def _emulator_command(args: argparse.Namespace) -> int:

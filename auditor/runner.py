@@ -172,7 +172,7 @@ class Runner:
                 # this request: the gateway counts all of them.
                 tally.throttled[endpoint] += 1
                 tally.pauses[endpoint] += 1
-                throttle.throttled(delay if delay is not None else self.policy.throttle_wait[0])
+                throttle.throttled(delay if delay is not None else self._final_pause(probe))
             else:
                 throttle.succeeded()
                 if delay is not None:
@@ -183,6 +183,13 @@ class Runner:
         return result_row(
             target, probe, outcome, attempts=attempts, elapsed_ms=elapsed, checked_at=self.now()
         )
+
+    def _final_pause(self, probe: Probe) -> float:
+        """How long the endpoint rests after a 429 that will not be retried: what the server
+        asked for, else the shortest of Huawei's advised waits."""
+        if probe.retry_after is not None:
+            return min(max(probe.retry_after, 0.0), self.policy.max_retry_after)
+        return self.policy.throttle_wait[0]
 
     async def _guarded(
         self,

@@ -5,6 +5,9 @@ jitter a server can see two bursts in one of its 1-second windows. We pace inste
 few requests over a proportionally short period, with a small safety margin, so any 1-second
 window at the server holds at most R.
 
+asyncio-throttle has every waiting task poll it every few milliseconds; here the waiters queue on
+a lock and only the one at its head polls, so the cost stays flat however many workers wait.
+
 After a 429 every worker of the endpoint pauses, and a paced endpoint halves its rate (at most
 once a second, however many answers in flight come back 429), then recovers by a quarter of the
 configured rate for each further second without a 429.
@@ -82,6 +85,7 @@ class PacedThrottle:
         self._throttler = Throttler(rate_limit=self._burst, period=1.0, retry_interval=0.01)
         self._set_rate(rate)
         self._pause = _Pause()
+        self._one_poller = asyncio.Lock()
         self._last_slowdown = -math.inf  # loop time of the last halving
         self._last_429 = -math.inf
         self._last_step = -math.inf  # loop time of the last recovery step
@@ -90,11 +94,13 @@ class PacedThrottle:
         self.current = rate
         period = self._burst / (rate * self._margin)
         self._throttler.period = period
-        self._throttler.retry_interval = min(0.01, period / 4)
+        # One task polls (see acquire), so polling finely is cheap and keeps slots from idling.
+        self._throttler.retry_interval = min(0.002, period / 10)
 
     async def acquire(self) -> None:
         await self._pause.wait()
-        await self._throttler.acquire()  # type: ignore[no-untyped-call]  # untyped upstream
+        async with self._one_poller:
+            await self._throttler.acquire()  # type: ignore[no-untyped-call]  # untyped upstream
 
     def throttled(self, pause_s: float) -> None:
         self._pause.extend(pause_s)

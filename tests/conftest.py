@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import aioresponses.core
@@ -101,6 +104,17 @@ def start_emulator(
         process.kill()
         process.wait()
     raise RuntimeError("the emulator did not start")
+
+
+def emulator_stats(emulator: EmulatorProcess, *, reset: bool = False) -> dict[str, Any]:
+    """What the emulator process saw (`GET /_emulator/stats`), or clear it first (`reset`)."""
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/stats{'/reset' if reset else ''}",
+        method="POST" if reset else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        stats: dict[str, Any] = json.load(response)
+        return stats
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ expire, and a project whose credentials fail, counted at the server."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,8 @@ from auditor.emulator import (
     DEFAULT_USER,
     Fleet,
 )
-from tests.conftest import EmulatorProcess, run_cli, start_emulator
+from tests.conftest import EmulatorProcess, emulator_stats, run_cli, start_emulator
+from tests.report_schema import validate_report
 
 AKSK = {"HUAWEICLOUD_SDK_AK": DEFAULT_AK, "HUAWEICLOUD_SDK_SK": DEFAULT_SK}
 PASSWORD = {
@@ -29,13 +29,6 @@ PASSWORD = {
 }
 FUNCTIONS, SEED = 900, 31
 BAD_PROJECT = Fleet.generate(FUNCTIONS, seed=SEED).project_ids[1]
-
-
-def stats(emulator: EmulatorProcess, *, reset: bool = False) -> dict:
-    url = f"{emulator.url}/_emulator/stats{'/reset' if reset else ''}"
-    request = urllib.request.Request(url, method="POST" if reset else "GET")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +83,7 @@ def audit(emulator: EmulatorProcess, out: Path, env: dict[str, str], *extra: str
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr
     report: dict = json.loads((out / "r.json").read_text())
+    validate_report(report)
     report["stdout"] = result.stdout
     return report
 
@@ -101,25 +95,25 @@ def wrong_statuses(report: dict, fleet: Fleet) -> list[dict]:
 def test_aksk_across_three_projects_and_two_regions(
     expiring: EmulatorProcess, tmp_path: Path
 ) -> None:
-    stats(expiring, reset=True)
+    emulator_stats(expiring, reset=True)
     report = audit(expiring, tmp_path, AKSK)
     results = report["results"]
     assert len({(r["project_id"], r["region"]) for r in results}) == 6
     assert wrong_statuses(report, expiring.fleet) == []
     assert report["run"]["settings"]["credentials"] == "AK/SK signature"
     assert set(report["run"]["preflight"].values()) == {"ok"}
-    seen = stats(expiring)
+    seen = emulator_stats(expiring)
     assert seen["aksk_locks"] == 0 and seen["auth_failures_by_project"] == {}
 
 
 def test_password_with_tokens_expiring_every_50_requests(
     expiring: EmulatorProcess, tmp_path: Path
 ) -> None:
-    stats(expiring, reset=True)
+    emulator_stats(expiring, reset=True)
     report = audit(expiring, tmp_path, PASSWORD)
     assert wrong_statuses(report, expiring.fleet) == []
     assert "auth_failed" not in report["summary"]["by_status"]
-    seen = stats(expiring)
+    seen = emulator_stats(expiring)
     per_project = Counter(r["project_id"] for r in report["results"])
     for project, count in per_project.items():
         # A token lasts 50 requests: each project needed a fresh one regularly, fetched once
@@ -135,9 +129,9 @@ def test_password_with_tokens_expiring_every_50_requests(
 def test_a_refusing_project_gets_at_most_k_plus_1_requests(
     rejecting: EmulatorProcess, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    stats(rejecting, reset=True)
+    emulator_stats(rejecting, reset=True)
     report = audit(rejecting, tmp_path, env)
-    seen = stats(rejecting)
+    seen = emulator_stats(rejecting)
     k = report["run"]["settings"]["auth_failures"]
     assert seen["by_project"][BAD_PROJECT] <= k + 1, seen["by_project"]
     assert seen["aksk_locks"] == 0

@@ -12,6 +12,7 @@ import pandas as pd
 
 from auditor.model import COLUMNS
 from tests.conftest import EmulatorProcess, run_cli, start_emulator
+from tests.report_schema import validate_report
 
 
 def audit(
@@ -41,7 +42,9 @@ def audit(
 
 
 def read_json(out: Path) -> dict:
-    return json.loads((out / "run.json").read_text(encoding="utf-8"))
+    report: dict = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    validate_report(report)
+    return report
 
 
 def test_every_urn_once_with_the_status_the_fleet_predicts(

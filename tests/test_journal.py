@@ -12,34 +12,9 @@ import pytest
 
 from auditor.errors import InputError
 from auditor.journal import JOURNAL_VERSION, Journal, fingerprint, read_journal
-from auditor.model import COLUMNS, Row, Status, Target
+from auditor.model import COLUMNS, Status, Target
 from auditor.rows import from_record, invalid_row
-
-PROJECT = "0123456789abcdef0123456789abcdef"
-
-
-def make_row(n: int, **changes: Any) -> Row:
-    values: dict[str, Any] = {
-        "urn": f"urn:fss:cn-north-4:{PROJECT}:function:default:fn-{n}",
-        "region": "cn-north-4",
-        "project_id": PROJECT,
-        "package": "default",
-        "function": f"fn-{n}",
-        "qualifier": "",
-        "status": Status.CONFIGURED,
-        "http_status": 200,
-        "error_code": "",
-        "error_msg": "",
-        "tracing_ak": "AKID****WXYZ",
-        "request_id": f"req-{n}",
-        "attempts": 1,
-        "elapsed_ms": 12,
-        "checked_at": "2024-05-06T07:08:09Z",
-        "source": f"in.txt:{n + 1}",
-        "occurrences": 1,
-    }
-    values.update(changes)
-    return Row(**values)
+from tests.factories import make_row
 
 
 def lines(path: Path) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,33 +12,9 @@ from auditor.model import COLUMNS, Row, Status, Target
 from auditor.report.csv_render import FORMULA_PREFIXES, csv_cells, escape_cell, render_csv
 from auditor.report.tables import ReportDocument, summarize
 from auditor.rows import invalid_row
+from tests.factories import make_row
 
-PROJECT = "0123456789abcdef0123456789abcdef"
 FORMULA = '=HYPERLINK("http://x","y")'
-
-
-def make_row(n: int, status: Status = Status.CONFIGURED, **changes: Any) -> Row:
-    values: dict[str, Any] = {
-        "urn": f"urn:fss:cn-north-4:{PROJECT}:function:default:fn-{n}",
-        "region": "cn-north-4",
-        "project_id": PROJECT,
-        "package": "default",
-        "function": f"fn-{n}",
-        "qualifier": "",
-        "status": status,
-        "http_status": 200,
-        "error_code": "",
-        "error_msg": "",
-        "tracing_ak": "AKID****WXYZ" if status is Status.CONFIGURED else "",
-        "request_id": f"req-{n}",
-        "attempts": 1,
-        "elapsed_ms": 12,
-        "checked_at": "2024-05-06T07:08:09Z",
-        "source": f"in.txt:{n + 1}",
-        "occurrences": 1,
-    }
-    values.update(changes)
-    return Row(**values)
 
 
 def render(rows: list[Row]) -> bytes:

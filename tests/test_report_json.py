@@ -11,8 +11,8 @@ from auditor.model import COLUMNS, Row, Status, Target
 from auditor.report.json_render import SCHEMA_VERSION, render_json
 from auditor.report.tables import ReportDocument, summarize
 from auditor.rows import invalid_row, to_record
+from tests.factories import make_row
 
-PROJECT = "0123456789abcdef0123456789abcdef"
 RUN: dict[str, Any] = {
     "started_at": "2024-05-06T07:08:00Z",
     "finished_at": "2024-05-06T07:09:00Z",
@@ -20,30 +20,6 @@ RUN: dict[str, Any] = {
     "settings": {"rate": 10.0, "concurrency": 32, "formats": ["json"]},
     "inputs": [{"name": "fleet.txt", "format": "text", "entries": 3}],
 }
-
-
-def make_row(n: int, status: Status = Status.CONFIGURED, **changes: Any) -> Row:
-    values: dict[str, Any] = {
-        "urn": f"urn:fss:cn-north-4:{PROJECT}:function:default:fn-{n}",
-        "region": "cn-north-4",
-        "project_id": PROJECT,
-        "package": "default",
-        "function": f"fn-{n}",
-        "qualifier": "",
-        "status": status,
-        "http_status": 200,
-        "error_code": "",
-        "error_msg": "",
-        "tracing_ak": "AKID****WXYZ" if status is Status.CONFIGURED else "",
-        "request_id": f"req-{n}",
-        "attempts": 1,
-        "elapsed_ms": 12,
-        "checked_at": "2024-05-06T07:08:09Z",
-        "source": f"in.txt:{n + 1}",
-        "occurrences": 1,
-    }
-    values.update(changes)
-    return Row(**values)
 
 
 ROWS = [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from auditor.model import Row, Status, Target
@@ -15,32 +13,10 @@ from auditor.report.tables import (
     summarize,
 )
 from auditor.rows import invalid_row
+from tests.factories import make_row
 
 P1 = "11111111111111111111111111111111"
 P2 = "22222222222222222222222222222222"
-
-
-def make_row(status: Status, project: str = P1, region: str = "cn-north-4", n: int = 0) -> Row:
-    values: dict[str, Any] = {
-        "urn": f"urn:fss:{region}:{project}:function:default:fn-{n}",
-        "region": region,
-        "project_id": project,
-        "package": "default",
-        "function": f"fn-{n}",
-        "qualifier": "",
-        "status": status,
-        "http_status": 200,
-        "error_code": "",
-        "error_msg": "",
-        "tracing_ak": "",
-        "request_id": "",
-        "attempts": 1,
-        "elapsed_ms": 10,
-        "checked_at": "2024-05-06T07:08:09Z",
-        "source": f"in.txt:{n + 1}",
-        "occurrences": 1,
-    }
-    return Row(**values)
 
 
 def bad(text: str) -> Row:
@@ -48,14 +24,14 @@ def bad(text: str) -> Row:
 
 
 ROWS = [
-    make_row(Status.ERROR, P2, "ap-southeast-1"),
-    make_row(Status.CONFIGURED, P1),
+    make_row(0, Status.ERROR, P2, "ap-southeast-1"),
+    make_row(0, Status.CONFIGURED, P1),
     bad("garbage"),
-    make_row(Status.MISSING_KEYS, P1),
-    make_row(Status.CONFIGURED, P2, "ap-southeast-1"),
-    make_row(Status.CONFIGURED, P1),
+    make_row(0, Status.MISSING_KEYS, P1),
+    make_row(0, Status.CONFIGURED, P2, "ap-southeast-1"),
+    make_row(0, Status.CONFIGURED, P1),
     bad("more garbage"),
-    make_row(Status.THROTTLED, P1, "ap-southeast-1"),
+    make_row(0, Status.THROTTLED, P1, "ap-southeast-1"),
 ]
 
 

@@ -6,41 +6,16 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import openpyxl
 import pytest
 
-from auditor.model import COLUMNS, Row, Status
+from auditor.model import COLUMNS
 from auditor.report import writers
 from auditor.report.tables import ReportDocument, summarize
 from auditor.report.writers import FORMATS, RENDERERS, write_atomically, write_reports
-
-PROJECT = "0123456789abcdef0123456789abcdef"
-
-
-def make_row(n: int) -> Row:
-    values: dict[str, Any] = {
-        "urn": f"urn:fss:cn-north-4:{PROJECT}:function:default:fn-{n}",
-        "region": "cn-north-4",
-        "project_id": PROJECT,
-        "package": "default",
-        "function": f"fn-{n}",
-        "qualifier": "",
-        "status": Status.CONFIGURED,
-        "http_status": 200,
-        "error_code": "",
-        "error_msg": "",
-        "tracing_ak": "AKID****WXYZ",
-        "request_id": f"req-{n}",
-        "attempts": 1,
-        "elapsed_ms": 12,
-        "checked_at": "2024-05-06T07:08:09Z",
-        "source": f"in.txt:{n + 1}",
-        "occurrences": 1,
-    }
-    return Row(**values)
-
+from tests.factories import make_row
 
 ROWS = [make_row(n) for n in range(3)]
 DOCUMENT = ReportDocument(ROWS, summarize(ROWS), {"complete": True})

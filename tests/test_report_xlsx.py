@@ -14,8 +14,9 @@ from auditor.model import COLUMNS, Row, Status, Target
 from auditor.report.tables import ReportDocument, summarize
 from auditor.report.xlsx_render import STATUS_COLOURS, render_xlsx
 from auditor.rows import invalid_row
+from tests.factories import PROJECT, make_row
 
-P1 = "11111111111111111111111111111111"
+P1 = PROJECT  # make_row's default project
 P2 = "22222222222222222222222222222222"
 RUN: dict[str, Any] = {
     "started_at": "2024-05-06T07:08:00Z",
@@ -25,30 +26,6 @@ RUN: dict[str, Any] = {
     "settings": {"rate": 10.0, "concurrency": 32, "formats": ["xlsx", "csv"], "resume": None},
     "inputs": [{"name": "fleet.txt", "format": "text", "entries": 8}],
 }
-
-
-def make_row(n: int, status: Status = Status.CONFIGURED, project: str = P1, **changes: Any) -> Row:
-    values: dict[str, Any] = {
-        "urn": f"urn:fss:cn-north-4:{project}:function:default:fn-{n}",
-        "region": "cn-north-4",
-        "project_id": project,
-        "package": "default",
-        "function": f"fn-{n}",
-        "qualifier": "",
-        "status": status,
-        "http_status": 200,
-        "error_code": "",
-        "error_msg": "",
-        "tracing_ak": "AKID****WXYZ" if status is Status.CONFIGURED else "",
-        "request_id": f"req-{n}",
-        "attempts": 1,
-        "elapsed_ms": 12,
-        "checked_at": "2024-05-06T07:08:09Z",
-        "source": f"in.txt:{n + 1}",
-        "occurrences": 1,
-    }
-    values.update(changes)
-    return Row(**values)
 
 
 ROWS = [

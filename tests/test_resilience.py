@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from auditor.journal import read_journal
-from tests.conftest import EmulatorProcess, run_cli, start_emulator
+from tests.conftest import EmulatorProcess, emulator_stats, run_cli, start_emulator
+from tests.report_schema import validate_report
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,7 @@ def test_signal_writes_a_partial_report(
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr
     report = json.loads((tmp_path / "partial.json").read_text())
+    validate_report(report)
     run, results = report["run"], report["results"]
     urns = slow_emulator.fleet.urns()
     assert run["complete"] is False
@@ -87,16 +88,6 @@ def test_signal_writes_a_partial_report(
     # Every URN is either a real row or listed as not audited: none lost, none invented.
     assert sorted(audited + run["not_audited"]) == sorted(urns)
     assert all(r["status"] == slow_emulator.fleet.expected_status(r["urn"]) for r in results)
-
-
-def emulator_stats(emulator: EmulatorProcess, *, reset: bool = False) -> dict[str, int]:
-    request = urllib.request.Request(
-        f"{emulator.url}/_emulator/stats{'/reset' if reset else ''}",
-        method="POST" if reset else "GET",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        stats: dict[str, int] = json.load(response)
-        return stats
 
 
 def test_kill_9_then_resume_finishes_every_urn_once(
@@ -126,6 +117,7 @@ def test_kill_9_then_resume_finishes_every_urn_once(
     )
     assert result.returncode == 1, result.stderr  # findings, complete
     report = json.loads((tmp_path / "crash.json").read_text())
+    validate_report(report)
     urns = slow_emulator.fleet.urns()
     assert [r["urn"] for r in report["results"]] == urns
     assert report["run"]["complete"] is True

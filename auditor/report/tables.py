@@ -1,7 +1,10 @@
-"""Pure summaries of result rows: counts by status, project and region, and their tables."""
+"""Pure summaries of result rows and run facts: counts by status, project and region, the
+settings flattened for reading, throttling per endpoint; and their tables."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,3 +85,68 @@ def crosstab_frame(nested: Mapping[str, Mapping[str, int]], label: str) -> pd.Da
         for key, counts in nested.items()
     ]
     return pd.DataFrame.from_records(records, columns=[label, *present, "total"])
+
+
+# A setting whose name says it is a secret is never shown, even if one is added by mistake:
+# settings hold none today (credentials come from the environment), and must not start to.
+_SECRET_NAME = re.compile(r"token|password|passwd|secret|security|(^|_)sk$", re.IGNORECASE)
+HIDDEN = "(hidden)"
+
+
+def completeness(rows: int, not_audited: int) -> float:
+    """The share of input URNs that have a row, rounded down to 0.1 % so a run that missed
+    one URN in a million never reads 100 %. A run with nothing to audit is complete."""
+    wanted = rows + not_audited
+    if not wanted:
+        return 1.0
+    return math.floor(rows / wanted * 1000) / 1000
+
+
+def flatten_settings(settings: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Settings as `(name, value)` lines a reader can scan: a table becomes one line per entry
+    (`endpoints.cn-north-4`), a list a comma-separated string, nothing `none`."""
+    lines: list[tuple[str, Any]] = []
+    for key, value in settings.items():
+        if _SECRET_NAME.search(str(key)):
+            lines.append((str(key), HIDDEN))
+        elif isinstance(value, Mapping) and value:
+            lines += [(f"{key}.{k}", v) for k, v in flatten_settings(value)]
+        else:
+            lines.append((str(key), plain_value(value)))
+    return lines
+
+
+def plain_value(value: Any) -> Any:
+    """A number stays a number; everything else becomes readable text."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return value
+    if value is None or (isinstance(value, str | Mapping | list | tuple) and not value):
+        return "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(plain_value(v)) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {plain_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def throttling_frame(throttling: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """One row per API endpoint: 429 answers, pauses and the rate in force at the end
+    (`run.throttling`). An endpoint that was never paced has no effective rate (NaN)."""
+    answers = throttling.get("responses_429", {})
+    pauses = throttling.get("pauses", {})
+    rates = throttling.get("effective_rate", {})
+    endpoints = sorted({*answers, *pauses, *rates})
+    return pd.DataFrame.from_records(
+        [
+            {
+                "endpoint": endpoint,
+                "responses_429": int(answers.get(endpoint, 0)),
+                "pauses": int(pauses.get(endpoint, 0)),
+                "effective_rate": rates.get(endpoint, math.nan),
+            }
+            for endpoint in endpoints
+        ],
+        columns=["endpoint", "responses_429", "pauses", "effective_rate"],
+    )

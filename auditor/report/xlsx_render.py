@@ -1,49 +1,52 @@
 """Render the XLSX report with xlsxwriter in constant-memory mode (rows stream to disk).
 
 Sheets: Summary (run facts, counts by status with a native chart, project × status and
-region × status tables), Results (every row), then one sheet per non-`configured` status that
-has rows. A sheet holds at most 1,048,575 data rows under its header; past that the rows go on
-in `Results 2`, `Results 3`, …
+region × status tables, credentials, throttling, settings), Results (every row), then one sheet
+per non-`configured` status that has rows. A sheet holds at most 1,048,575 data rows under its
+header; past that the rows go on in `Results 2`, `Results 3`, …
+
+Constant-memory mode writes each row when the next one starts, so every sheet is written
+strictly top to bottom; the Summary is laid out in that order too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-import pandas as pd
 import xlsxwriter
 
 from auditor.model import COLUMNS, Row, Status
-from auditor.report.tables import ReportDocument, crosstab_frame, status_frame
+from auditor.report.tables import ReportDocument
+from auditor.report.xlsx_styles import STATUS_COLOURS, Styles, print_setup, text_width
+from auditor.report.xlsx_summary import write_summary
+
+__all__ = ["EXCEL_MAX_ROWS", "STATUS_COLOURS", "render_xlsx"]
 
 EXCEL_MAX_ROWS = 1_048_576
-STATUS_COLOURS: dict[str, str] = {
-    Status.CONFIGURED: "#C6EFCE",
-    Status.MISSING_KEYS: "#FFEB9C",
-    Status.FUNCTION_NOT_FOUND: "#D9D9D9",
-    Status.AUTH_FAILED: "#FFC7CE",
-    Status.THROTTLED: "#E4DFEC",
-    Status.ERROR: "#F8CBAD",
-    Status.INVALID_URN: "#DDEBF7",
-}
 _WIDTH_SAMPLE = 5000
 _MAX_WIDTH = {"urn": 100, "error_msg": 60, "source": 40}
 _STATUS_COLUMN = COLUMNS.index("status")
+_FILTER_BUTTON = 2.5  # the autofilter arrow sits over the right end of each header cell
 
 
 def render_xlsx(
     document: ReportDocument, stream: BinaryIO, *, rows_per_sheet: int = EXCEL_MAX_ROWS - 1
 ) -> None:
     """Write the workbook to `stream`. `rows_per_sheet` is lowered only by tests."""
-    # No string is ever turned into a formula or number: text from inputs, settings and API
-    # answers stays text (formula injection).
+    # No string is ever turned into a formula, number or link: text from inputs, settings and
+    # API answers stays text (formula injection; and a URL in an error message is not a link).
     book = xlsxwriter.Workbook(
         stream,
-        {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False},
+        {
+            "constant_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
     )
-    styles = _Styles(book)
-    _write_summary(book, styles, document)
+    styles = Styles(book)
+    write_summary(book, styles, document)
     widths = _column_widths(document.rows)
     summary = document.summary
     results = _SheetSeries(book, styles, "Results", widths, rows_per_sheet, summary.total)
@@ -64,23 +67,6 @@ def render_xlsx(
     book.close()
 
 
-class _Styles:
-    """The workbook's formats, made once."""
-
-    def __init__(self, book: xlsxwriter.Workbook) -> None:
-        self.title = book.add_format({"bold": True, "font_size": 14})
-        self.heading = book.add_format({"bold": True, "font_size": 11, "bottom": 1})
-        self.header = book.add_format(
-            {"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "border": 1}
-        )
-        self.label = book.add_format({"bold": True})
-        self.percent = book.add_format({"num_format": "0.0%"})
-        self.status = {
-            status: book.add_format({"bg_color": colour})
-            for status, colour in STATUS_COLOURS.items()
-        }
-
-
 class _SheetSeries:
     """`<name>`, `<name> 2`, `<name> 3`… holding `rows_per_sheet` rows each.
 
@@ -91,7 +77,7 @@ class _SheetSeries:
     def __init__(
         self,
         book: xlsxwriter.Workbook,
-        styles: _Styles,
+        styles: Styles,
         name: str,
         widths: Sequence[float],
         rows_per_sheet: int,
@@ -112,6 +98,12 @@ class _SheetSeries:
             sheet.set_column(column, column, width)
         sheet.freeze_panes(1, 0)
         sheet.write_row(0, 0, COLUMNS, self._styles.header)
+        # On paper: landscape, the header on every page, grid lines, and the columns over two
+        # pages side by side (one page would shrink the text out of reading size).
+        print_setup(sheet, pages_wide=2)
+        sheet.repeat_rows(0)
+        sheet.hide_gridlines(0)
+        sheet.print_across()
         return sheet
 
     def append(self, cells: list[Any], status: str) -> None:
@@ -139,103 +131,14 @@ class _SheetSeries:
 
 
 def _column_widths(rows: Sequence[Row]) -> list[float]:
-    """Widths fitted to the header and a sample of rows, capped so long text wraps into view."""
-    widths = [len(name) + 2 for name in COLUMNS]
+    """Widths fitted to the header (bold, with its filter button) and a sample of rows, capped
+    so one long text cannot push the other columns out of view (the cell keeps all of it)."""
+    widths = [text_width(name, bold=True) + _FILTER_BUTTON for name in COLUMNS]
+    # Every status fits, including those first seen past the sample.
+    widths[_STATUS_COLUMN] = max(widths[_STATUS_COLUMN], *(text_width(s) for s in Status))
     for row in rows[:_WIDTH_SAMPLE]:
         for column, name in enumerate(COLUMNS):
             value = getattr(row, name)
-            if value is not None:
-                widths[column] = max(widths[column], len(str(value)) + 2)
-    return [min(w, _MAX_WIDTH.get(n, 30)) for n, w in zip(COLUMNS, widths, strict=True)]
-
-
-def _write_summary(book: xlsxwriter.Workbook, styles: _Styles, document: ReportDocument) -> None:
-    sheet = book.add_worksheet("Summary")
-    sheet.set_column(0, 0, 36)
-    sheet.set_column(1, 12, 16)
-    sheet.write_string(0, 0, "FunctionGraph tracing audit", styles.title)
-    row = 2
-    for label, value in _run_facts(document.run, document.summary.total):
-        sheet.write_string(row, 0, label, styles.label)
-        sheet.write(row, 1, value)
-        row += 1
-    row += 1
-    sheet.write_string(row, 0, "Functions by status", styles.heading)
-    row += 1
-    frame = status_frame(document.summary)
-    sheet.write_row(row, 0, ["status", "count", "share"], styles.header)
-    first = row + 1
-    for status, count, share in frame.itertuples(index=False):
-        row += 1
-        sheet.write_string(row, 0, str(status), styles.status[str(status)])
-        sheet.write_number(row, 1, int(count))
-        sheet.write_number(row, 2, float(share), styles.percent)
-    if len(frame):
-        _status_chart(book, sheet, list(frame["status"]), first, row)
-    for title, nested, label in (
-        ("Functions by project and status", document.summary.by_project, "project_id"),
-        ("Functions by region and status", document.summary.by_region, "region"),
-    ):
-        row = _write_crosstab(sheet, styles, row + 2, title, nested, label)
-
-
-def _run_facts(run: Mapping[str, Any], total: int) -> list[tuple[str, Any]]:
-    settings = run.get("settings", {})
-    facts: list[tuple[str, Any]] = [
-        ("Started (UTC)", run.get("started_at", "")),
-        ("Finished (UTC)", run.get("finished_at", "")),
-        ("Duration (s)", run.get("duration_s", "")),
-        ("Complete", "yes" if run.get("complete") else "NO: partial report"),
-        ("Functions in report", total),
-        ("Inputs", ", ".join(i.get("name", "") for i in run.get("inputs", []))),
-    ]
-    facts += [(f"Setting: {key}", _cell(value)) for key, value in settings.items()]
-    return facts
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return str(value).lower()
-    if isinstance(value, int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value))
-    return str(value)
-
-
-def _status_chart(
-    book: xlsxwriter.Workbook, sheet: Any, statuses: Sequence[str], first: int, last: int
-) -> None:
-    chart = book.add_chart({"type": "column"})
-    chart.add_series(
-        {
-            "name": "Functions",
-            "categories": ["Summary", first, 0, last, 0],
-            "values": ["Summary", first, 1, last, 1],
-            "points": [{"fill": {"color": STATUS_COLOURS.get(s, "#999999")}} for s in statuses],
-            "data_labels": {"value": True},
-        }
-    )
-    chart.set_title({"name": "Functions by status"})
-    chart.set_legend({"none": True})
-    sheet.insert_chart(2, 4, chart, {"x_scale": 1.3, "y_scale": 1.2})
-
-
-def _write_crosstab(
-    sheet: Any,
-    styles: _Styles,
-    row: int,
-    title: str,
-    nested: Mapping[str, Mapping[str, int]],
-    label: str,
-) -> int:
-    sheet.write_string(row, 0, title, styles.heading)
-    frame: pd.DataFrame = crosstab_frame(nested, label)
-    row += 1
-    sheet.write_row(row, 0, list(frame.columns), styles.header)
-    for record in frame.itertuples(index=False):
-        row += 1
-        sheet.write_string(row, 0, str(record[0]))
-        for column, value in enumerate(record[1:], start=1):
-            sheet.write_number(row, column, int(value))
-    return row
+            if value is not None and value != "":
+                widths[column] = max(widths[column], text_width(str(value)))
+    return [min(w, _MAX_WIDTH.get(n, 40)) for n, w in zip(COLUMNS, widths, strict=True)]
