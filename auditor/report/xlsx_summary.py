@@ -118,9 +118,7 @@ class _Summary:
     ) -> None:
         """A header row and records; numbers are counts unless `styles` says otherwise. Text
         after column A wraps, except in the last column, where it runs on to the right."""
-        self.sheet.write_row(self.row, 0, list(header), self.styles.header)
-        for column, name in enumerate(header):
-            self._fit(column, name, bold=True)
+        self._header(header)
         last = len(header) - 1
         for record in records:
             self.row += 1
@@ -137,6 +135,11 @@ class _Summary:
                 else:
                     self.sheet.write_number(self.row, column, value, style or self.styles.count)
         self.row += 1
+
+    def _header(self, header: Sequence[str]) -> None:
+        self.sheet.write_row(self.row, 0, list(header), self.styles.header)
+        for column, name in enumerate(header):
+            self._fit(column, name, bold=True)
 
     # -- sections ----------------------------------------------------------------------------
 
@@ -278,8 +281,7 @@ class _Summary:
             self._fact("URNs skipped for credentials", run["skipped_for_credentials"])
         if run.get("preflight"):
             self.row += 1
-            self._table(["project_id", "pre-flight verdict"], [])
-            self.row -= 1
+            self._header(["project_id", "pre-flight verdict"])
             for project, verdict in run["preflight"].items():
                 self.row += 1
                 style = self.styles.good if verdict == "ok" else self.styles.bad
