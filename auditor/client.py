@@ -263,9 +263,13 @@ class IamClient:
                 f"IAM at {endpoint} unreachable ({_describe_exception(exc)})"
             ) from None
         if status != 201 or not token:
+            # IAM's own message is shown, but never anything of the identity it was sent: an
+            # IAM (or a proxy posing as one) that echoes the password must not put it in a row.
+            message = _iam_message(data)
+            if password:
+                message = message.replace(password, "****")
             raise CredentialsUnavailable(
-                f"IAM refused a token for project {project_id}: HTTP {status} "
-                f"{_iam_message(data)}".rstrip()
+                f"IAM refused a token for project {project_id}: HTTP {status} {message}".rstrip()
             )
         return IamToken(token, _iam_expiry(data))
 

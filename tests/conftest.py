@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +15,7 @@ import aioresponses.core
 import pytest
 
 from auditor.emulator import Fleet
+from auditor.emulator.child import EmulatorChild, read_stats, start_child
 
 
 def _make_aioresponses_work_with_aiohttp_3_14() -> None:
@@ -52,13 +49,6 @@ class EmulatorProcess:
     token: str
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start_emulator(
     tmp: Path,
     *,
@@ -66,64 +56,24 @@ def start_emulator(
     seed: int,
     token: str = "emulator-token",
     extra: tuple[str, ...] = (),
-) -> tuple[subprocess.Popen[str], EmulatorProcess]:
-    urns = tmp / f"urns-{seed}.txt"
-    for _ in range(3):  # a free port can be taken between probing and binding: try again
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "auditor",
-                "emulator",
-                "--port",
-                str(port),
-                "--functions",
-                str(functions),
-                "--seed",
-                str(seed),
-                "--urns-out",
-                str(urns),
-                "--token",
-                token,
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if "serving" in line:
-                fleet = Fleet.generate(functions, seed=seed)
-                return process, EmulatorProcess(f"http://127.0.0.1:{port}", urns, fleet, token)
-            if not line and process.poll() is not None:
-                break
-        process.kill()
-        process.wait()
-    raise RuntimeError("the emulator did not start")
+) -> tuple[EmulatorChild, EmulatorProcess]:
+    """`auditor emulator` in a child process, and what a test needs to know of it."""
+    child = start_child(tmp, functions=functions, seed=seed, args=("--token", token, *extra))
+    fleet = Fleet.generate(functions, seed=seed)
+    return child, EmulatorProcess(child.url, child.urns_file, fleet, token)
 
 
 def emulator_stats(emulator: EmulatorProcess, *, reset: bool = False) -> dict[str, Any]:
     """What the emulator process saw (`GET /_emulator/stats`), or clear it first (`reset`)."""
-    request = urllib.request.Request(
-        f"{emulator.url}/_emulator/stats{'/reset' if reset else ''}",
-        method="POST" if reset else "GET",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        stats: dict[str, Any] = json.load(response)
-        return stats
+    return read_stats(emulator.url, reset=reset)
 
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
     """An emulator process with a 600-function fleet, shared by a test module."""
-    process, info = start_emulator(tmp_path_factory.mktemp("emulator"), functions=600, seed=11)
+    child, info = start_emulator(tmp_path_factory.mktemp("emulator"), functions=600, seed=11)
     yield info
-    process.terminate()
-    process.wait(timeout=10)
+    child.stop()
 
 
 def run_cli(

@@ -472,6 +472,13 @@ def test_iam_401_says_what_iam_said_and_never_the_password() -> None:
     assert PROJECT_A in message
 
 
+def test_iam_message_that_echoes_the_password_is_scrubbed() -> None:
+    echo = f"The password {PASSWORD} is wrong."
+    message = refusal({"status": 401, "payload": {"error": {"code": 401, "message": echo}}})
+    assert PASSWORD not in message
+    assert "The password **** is wrong." in message
+
+
 def test_iam_error_body_that_echoes_the_request_is_not_quoted() -> None:
     # Only IAM's error message is shown, never the rest of the body.
     message = refusal({"status": 400, "payload": {"request": {"password": PASSWORD}}})

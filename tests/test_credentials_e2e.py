@@ -41,8 +41,7 @@ def expiring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
         extra=("--token-lifetime-requests", "50"),
     )
     yield info
-    process.terminate()
-    process.wait(timeout=10)
+    process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +54,7 @@ def rejecting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProc
         extra=("--reject-project", BAD_PROJECT),
     )
     yield info
-    process.terminate()
-    process.wait(timeout=10)
+    process.stop()
 
 
 def audit(emulator: EmulatorProcess, out: Path, env: dict[str, str], *extra: str) -> dict:

@@ -155,8 +155,7 @@ def test_unmasked_sk_from_a_real_server_reaches_no_output(tmp_path: Path) -> Non
             env={"AUDITOR_TOKEN": emulator.token},
         )
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.stop()
     assert result.returncode == 1, result.stderr
     texts = [result.stdout, result.stderr]
     texts += [p.read_bytes().decode("latin-1") for p in (tmp_path / "o").iterdir()]

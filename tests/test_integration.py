@@ -150,8 +150,7 @@ def test_ten_thousand_urns_over_three_projects(tmp_path: Path) -> None:
     try:
         code, _, stderr = audit(emulator, tmp_path / "out", "--concurrency", "64")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.stop()
     assert code == 1, stderr
     out = tmp_path / "out"
     results = read_json(out)["results"]

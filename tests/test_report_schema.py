@@ -69,8 +69,7 @@ def refusing_emulator(factory: pytest.TempPathFactory, *extra: str) -> Iterator[
         extra=("--reject-project", REFUSING, *extra),
     )
     yield info
-    process.terminate()
-    process.wait(timeout=10)
+    process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,7 @@ def slow_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator
         tmp_path_factory.mktemp("slow"), functions=3000, seed=21, extra=("--latency-ms", "20", "40")
     )
     yield info
-    process.terminate()
-    process.wait(timeout=10)
+    process.stop()
 
 
 def start_audit(emulator: EmulatorProcess, out: Path, name: str) -> subprocess.Popen[str]:
@@ -167,7 +166,7 @@ def test_resume_of_something_not_a_journal(slow_emulator: EmulatorProcess, tmp_p
 def test_unreachable_endpoint_is_exit_2_before_any_file(tmp_path: Path) -> None:
     urns = tmp_path / "u.txt"
     urns.write_text("urn:fss:cn-north-4:0123456789abcdef0123456789abcdef:function:default:f\n")
-    from tests.conftest import free_port
+    from auditor.emulator.child import free_port
 
     result = run_cli(
         "audit",

@@ -50,8 +50,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
         extra=("--fault", "plain_sk=0.3", "--fault", "html_502=0.05"),
     )
     yield info
-    process.terminate()
-    process.wait(timeout=10)
+    process.stop()
 
 
 def assert_nothing_leaks(out: Path, *texts: str) -> None:
