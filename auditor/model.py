@@ -24,6 +24,16 @@ class Status(StrEnum):
     INVALID_URN = "invalid_urn"
 
 
+class Change(StrEnum):
+    """How a row compares with the same URN in a baseline report (`--baseline`)."""
+
+    NEW = "new"  # not in the baseline
+    FIXED = "fixed"  # not configured then, configured now
+    REGRESSED = "regressed"  # configured then; now not (and the function still exists)
+    UNCHANGED = "unchanged"  # anything else
+    GONE = "gone"  # in the baseline, and now not audited or not found
+
+
 class ErrorKind(StrEnum):
     """Why a request produced no usable HTTP answer (or an unusable one)."""
 
@@ -46,6 +56,8 @@ class Target:
     source: str
     occurrences: int = 1
     invalid_reason: str = ""
+    runtime: str = ""  # from discovery (ListFunctions); empty for a plain URN list
+    memory_size: int | None = None  # MB, from discovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +108,28 @@ class Row:
     checked_at: str
     source: str
     occurrences: int
+    runtime: str = ""
+    memory_size: int | None = None
+    tracing_supported: bool | None = None  # None: not known (the row did not come from discovery)
+    change: str = ""  # a `Change` value when the run has a baseline
+    exempt: bool = False
+    exempt_reason: str = ""
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))
+
+
+TRACING_MIN_MEMORY_MB = 512
+
+
+def tracing_supported(runtime: str, memory_size: int | None) -> bool | None:
+    """Whether Huawei documents tracing for this function: Java runtimes with at least 512 MB.
+
+    None when the runtime is not known (rows from a plain URN list).
+    """
+    if not runtime:
+        return None
+    return runtime.lower().startswith("java") and (memory_size or 0) >= TRACING_MIN_MEMORY_MB
 
 
 def mask_ak(ak: str | None) -> str:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from auditor.model import COLUMNS, Outcome, Probe, Row, Status, Target, mask_ak
+from auditor.model import (
+    COLUMNS,
+    Outcome,
+    Probe,
+    Row,
+    Status,
+    Target,
+    mask_ak,
+    tracing_supported,
+)
 
 
 def result_row(
@@ -38,6 +47,9 @@ def result_row(
         checked_at=format_time(checked_at),
         source=target.source,
         occurrences=target.occurrences,
+        runtime=target.runtime,
+        memory_size=target.memory_size,
+        tracing_supported=tracing_supported(target.runtime, target.memory_size),
     )
 
 
@@ -83,13 +95,17 @@ def to_record(row: Row) -> dict[str, Any]:
     return record
 
 
+_NULLABLE = frozenset({"http_status", "memory_size", "tracing_supported"})
+
+
 def from_record(record: dict[str, Any]) -> Row:
     """Rebuild a row from `to_record`'s output (a journal line or a JSON report row)."""
     values: dict[str, Any] = {name: record.get(name) for name in COLUMNS}
     values["status"] = Status(values["status"])
     for name in ("attempts", "elapsed_ms", "occurrences"):
         values[name] = int(values[name] or 0)
+    values["exempt"] = bool(values["exempt"])
     for name in COLUMNS:
-        if values[name] is None and name != "http_status":
+        if values[name] is None and name not in _NULLABLE:
             values[name] = ""
     return Row(**values)
