@@ -1,0 +1,42 @@
+"""The command line: the only package that reads argv and the environment, prints, or exits.
+
+Each command is a short wrapper in its own module: it builds the real session, client,
+throttles and credentials, hands them to the library, and turns `AuditorError`s into one-line
+messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from auditor.cli.audit_command import audit_command
+from auditor.cli.console import EXIT_SIGNAL, EXIT_USAGE, configure_logging
+from auditor.cli.demo_command import demo_command
+from auditor.cli.emulator_command import emulator_command
+from auditor.cli.parser import build_parser
+from auditor.cli.report_command import report_command
+from auditor.errors import AuditorError
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.quiet, args.log_format)
+    try:
+        if args.command == "audit":
+            return audit_command(args, os.environ)
+        if args.command == "demo":
+            return demo_command(args)
+        if args.command == "report":
+            return report_command(args)
+        return emulator_command(args)
+    except AuditorError as exc:
+        print(f"auditor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_SIGNAL[signal.SIGINT]

@@ -1,0 +1,60 @@
+"""`auditor demo`: a full audit of the built-in emulator's fleet, offline."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from auditor.audit import AuditResult, default_name, report_paths
+from auditor.auth import StaticToken
+from auditor.cli.audit_command import audit_async
+from auditor.cli.console import EXIT_OK, EXIT_SIGNAL, Console
+from auditor.config import Settings, resolve_settings
+from auditor.credential_sources import CredentialSource
+from auditor.errors import UsageError
+from auditor.inputs import from_lines
+from auditor.progress import summary_table
+from auditor.rows import utc_now
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    # The emulator is imported only here and in `emulator`: the pipeline never needs it.
+    from auditor.emulator import DEFAULT_TOKEN, REGIONS, EmulatorConfig, Fleet
+
+    if not 1 <= args.functions <= 2_000_000:
+        raise UsageError("--functions: choose between 1 and 2000000")
+    fleet = Fleet.generate(args.functions, seed=args.seed)
+    entries = [*fleet.urns(), "urn:fss:cn-north-4:not-a-project:function:default:typo"]
+    inputs = from_lines(entries, "demo-fleet")
+    settings = resolve_settings({}, {"out": args.out})
+    config = EmulatorConfig(latency_ms=(5.0, 40.0))
+    if not args.quiet:
+        print(
+            f"demo: {len(fleet)} functions in {len(fleet.project_ids)} projects x "
+            f"{len(REGIONS)} regions, served by the built-in emulator on 127.0.0.1"
+        )
+    name = default_name(utc_now()).replace("tracing-audit", "demo")
+    console = Console(len(inputs.targets), sys.stderr, quiet=args.quiet)
+
+    async def demo() -> tuple[AuditResult, signal.Signals | None]:
+        from auditor.emulator import running_emulator
+
+        async with (
+            running_emulator(fleet, config) as first,
+            running_emulator(fleet, config) as second,
+        ):
+            endpoints = {REGIONS[0]: first.url, REGIONS[1]: second.url}
+            demo_settings = Settings(**{**vars(settings), "endpoints": endpoints, "name": name})
+            demo_source = CredentialSource(
+                StaticToken.method, lambda session, regions: StaticToken(DEFAULT_TOKEN)
+            )
+            return await audit_async(inputs, demo_settings, demo_source, name, console)
+
+    result, caught = asyncio.run(demo())
+    console.finish()
+    if not args.quiet:
+        print(summary_table(result.summary, report_paths(result)))
+        print("\nnext: open the .xlsx, or audit your own list: auditor audit URNS.txt --help")
+    return EXIT_SIGNAL[caught] if caught else EXIT_OK
