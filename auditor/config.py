@@ -15,12 +15,16 @@ from typing import Any
 
 from auditor.client import DEFAULT_ENDPOINT
 from auditor.errors import ConfigError, UsageError
-from auditor.model import Status
+from auditor.model import Change, ProjectScope, Status
 from auditor.report.writers import FORMATS
 
 DEFAULT_IAM_ENDPOINT = "https://iam.myhuaweicloud.com"
 DEFAULT_FAIL_ON = frozenset(s for s in Status if s is not Status.CONFIGURED)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+_PROJECT_ID = re.compile(r"[A-Za-z0-9]{32}\Z")
+_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+\Z")
+# Changes against a baseline that `--fail-on` may name besides statuses.
+FAIL_ON_CHANGES = (Change.REGRESSED, Change.NEW, Change.GONE)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,11 @@ class Settings:
     formats: tuple[str, ...] = FORMATS
     name: str = ""
     fail_on: frozenset[Status] = DEFAULT_FAIL_ON
+    fail_on_changes: frozenset[Change] = frozenset()
+    projects: tuple[ProjectScope, ...] = ()  # to discover (`[[projects]]`, --project/--region)
+    only_supported: bool = False
+    baseline: str = ""
+    exemptions: str = ""
 
     def public(self) -> dict[str, Any]:
         """The settings as plain values for reports and logs (there is no secret in them)."""
@@ -57,11 +66,16 @@ class Settings:
             "retries": self.retries,
             "out": str(self.out),
             "formats": list(self.formats),
-            "fail_on": sorted(s.value for s in self.fail_on),
+            "fail_on": sorted(s.value for s in self.fail_on)
+            + sorted(c.value for c in self.fail_on_changes),
+            "projects": [f"{p.project_id} {p.region}" for p in self.projects],
+            "only_supported": self.only_supported,
+            "baseline": self.baseline,
+            "exemptions": self.exemptions,
         }
 
 
-KNOWN_KEYS = frozenset(f.name for f in fields(Settings)) | {"format"}
+KNOWN_KEYS = frozenset(f.name for f in fields(Settings)) - {"fail_on_changes"} | {"format"}
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -101,6 +115,8 @@ def resolve_settings(
     values: dict[str, Any] = {}
     for key, (label, value) in labelled.items():
         values[key] = _VALIDATORS[key](label, value) if key in _VALIDATORS else value
+    if "fail_on" in values:
+        values["fail_on"], values["fail_on_changes"] = values["fail_on"]
     return Settings(**values)
 
 
@@ -143,18 +159,69 @@ def _formats(key: str, value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _fail_on(key: str, value: Any) -> frozenset[Status]:
+def _fail_on(key: str, value: Any) -> tuple[frozenset[Status], frozenset[Change]]:
+    """Statuses, and changes against a baseline (`regressed`, `new`, `gone`), that fail a run."""
     chosen = _csv_list(key, value)
     if chosen == ["none"]:
-        return frozenset()
-    known = {s.value for s in Status}
-    bad = [c for c in chosen if c not in known]
+        return frozenset(), frozenset()
+    statuses = {s.value for s in Status}
+    changes = {c.value for c in FAIL_ON_CHANGES}
+    bad = [c for c in chosen if c not in statuses | changes]
     if bad or not chosen:
         raise UsageError(
-            f"{key}: unknown status {bad[0] if bad else ''!r} "
-            f"(choose from {','.join(s.value for s in Status)}, or none)"
+            f"{key}: unknown status {bad[0] if bad else ''!r} (choose from "
+            f"{','.join(s.value for s in Status)}, with a baseline "
+            f"{','.join(c.value for c in FAIL_ON_CHANGES)}, or none)"
         )
-    return frozenset(Status(c) for c in chosen)
+    return (
+        frozenset(Status(c) for c in chosen if c in statuses),
+        frozenset(Change(c) for c in chosen if c in changes),
+    )
+
+
+def _projects(key: str, value: Any) -> tuple[ProjectScope, ...]:
+    """`[[projects]]` tables of `id` and `region` (or ProjectScopes the flags built)."""
+    if not isinstance(value, list | tuple) or not value:
+        raise UsageError(f"{key}: expected [[projects]] tables with id and region")
+    scopes: list[ProjectScope] = []
+    for number, item in enumerate(value, start=1):
+        project_id: Any
+        region: Any
+        if isinstance(item, ProjectScope):
+            project_id, region = item.project_id, item.region
+        elif isinstance(item, Mapping):
+            extra = sorted(set(item) - {"id", "region"})
+            if extra:
+                raise UsageError(f"{key} {number}: unknown key {extra[0]!r} (known: id, region)")
+            project_id, region = item.get("id"), item.get("region")
+        else:
+            raise UsageError(f"{key} {number}: expected a table with id and region")
+        scopes.append(_scope(f"{key} {number}", project_id, region))
+    return tuple(dict.fromkeys(scopes))
+
+
+def _scope(key: str, project_id: Any, region: Any) -> ProjectScope:
+    if not isinstance(project_id, str) or not _PROJECT_ID.match(project_id):
+        raise UsageError(f"{key}: project id {project_id!r} is not 32 letters or digits")
+    if not isinstance(region, str) or not _REGION.match(region):
+        raise UsageError(f"{key}: region {region!r} is not a region name like cn-north-4")
+    return ProjectScope(project_id, region)
+
+
+def pair_scopes(projects: list[str], regions: list[str]) -> list[ProjectScope]:
+    """`--project`/`--region` flags as scopes: paired in order, or one region for them all."""
+    if not projects:
+        if regions:
+            raise UsageError("--region given without --project")
+        return []
+    if len(regions) == 1:
+        regions = regions * len(projects)
+    if len(regions) != len(projects):
+        raise UsageError(
+            f"--project given {len(projects)} times but --region {len(regions)} times: give "
+            "one --region for all projects, or one after each --project"
+        )
+    return [_scope(f"--project {p}", p, r) for p, r in zip(projects, regions, strict=True)]
 
 
 def _url(key: str, value: Any) -> str:
@@ -192,6 +259,10 @@ _VALIDATORS: dict[str, Any] = {
     "formats": _formats,
     "fail_on": _fail_on,
     "name": _name,
+    "projects": _projects,
+    "only_supported": lambda k, v: v if isinstance(v, bool) else _bad(k, v),
+    "baseline": lambda k, v: v if isinstance(v, str) else _bad(k, v),
+    "exemptions": lambda k, v: v if isinstance(v, str) else _bad(k, v),
 }
 
 

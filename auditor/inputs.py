@@ -34,6 +34,8 @@ class Entry:
     text: str
     where: str
     problem: str = ""
+    runtime: str = ""  # from a discovery listing (or a CSV/JSON with such columns)
+    memory_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,16 @@ class InputSet:
         return sum(t.occurrences - 1 for t in self.targets)
 
 
-def read_inputs(names: Sequence[str], stdin: BinaryIO | None = None) -> InputSet:
-    """Read every input (`-` is stdin) and merge their entries into distinct targets."""
+def read_inputs(
+    names: Sequence[str],
+    stdin: BinaryIO | None = None,
+    extra: Iterable[tuple[str, str, Iterable[Entry]]] = (),
+) -> InputSet:
+    """Read every input (`-` is stdin) and merge their entries into distinct targets.
+
+    `extra` adds entries already in memory as further inputs, `(name, format, entries)`
+    each, after the files: a discovery listing, for instance.
+    """
     merged = _Merger()
     summaries = []
     for name in names:
@@ -71,6 +81,8 @@ def read_inputs(names: Sequence[str], stdin: BinaryIO | None = None) -> InputSet
             fmt, entries = _parse_path(Path(name))
         count = merged.add_all(entries)
         summaries.append(InputSummary(name, fmt, count))
+    for name, fmt, more in extra:
+        summaries.append(InputSummary(name, fmt, merged.add_all(more)))
     return InputSet(merged.targets(), summaries)
 
 
@@ -176,8 +188,11 @@ def _xlsx_entries(data: bytes, label: str) -> Iterator[Entry]:
 
 
 def _table_entries(rows: Iterable[tuple[int, list[str]]], label: str) -> Iterator[Entry]:
-    """Entries of a CSV or sheet: the URN column by name, else the only column."""
+    """Entries of a CSV or sheet: the URN column by name, else the only column. `runtime`
+    and `memory_size` columns (as `auditor discover` writes them) are carried along."""
     column: int | None = None
+    runtime_at: int | None = None
+    memory_at: int | None = None
     for number, row in rows:
         cells = [cell.strip() for cell in row]
         if column is None:
@@ -185,10 +200,31 @@ def _table_entries(rows: Iterable[tuple[int, list[str]]], label: str) -> Iterato
                 continue
             column, is_header = _find_urn_column(cells, label)
             if is_header:
+                names = [cell.lower() for cell in cells]
+                runtime_at = names.index("runtime") if "runtime" in names else None
+                memory_at = names.index("memory_size") if "memory_size" in names else None
                 continue
         value = cells[column] if column < len(cells) else ""
         if value:
-            yield Entry(value, f"{label}:{number}")
+            runtime = _cell(cells, runtime_at)
+            yield Entry(value, f"{label}:{number}", "", runtime, _memory(_cell(cells, memory_at)))
+
+
+def _cell(cells: list[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def _memory(value: object) -> int | None:
+    """A memory size in MB from a cell or JSON value; None when absent or not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 def _find_urn_column(cells: list[str], label: str) -> tuple[int, bool]:
@@ -226,7 +262,9 @@ def _json_entries(text: str, label: str) -> Iterator[Entry]:
         elif isinstance(item, dict):
             value = next((item[k] for k in URN_COLUMNS if isinstance(item.get(k), str)), None)
             if value is not None:
-                yield Entry(value.strip(), where)
+                runtime = item.get("runtime")
+                runtime = runtime.strip() if isinstance(runtime, str) else ""
+                yield Entry(value.strip(), where, "", runtime, _memory(item.get("memory_size")))
             else:
                 yield Entry(_shown(json.dumps(item)), where, "object has no func_urn/urn field")
         else:
@@ -244,6 +282,8 @@ class _Seen:
     parsed: FunctionUrn | None
     reason: str
     count: int = 1
+    runtime: str = ""
+    memory_size: int | None = None
 
 
 class _Merger:
@@ -263,13 +303,24 @@ class _Merger:
                 self._seen[entry.text] = _Seen(entry.where, None, entry.problem)
             else:
                 try:
-                    self._seen[entry.text] = _Seen(entry.where, parse_urn(entry.text), "")
+                    parsed = parse_urn(entry.text)
+                    self._seen[entry.text] = _Seen(
+                        entry.where, parsed, "", 1, entry.runtime, entry.memory_size
+                    )
                 except InvalidUrn as exc:
                     self._seen[entry.text] = _Seen(entry.where, None, str(exc))
         return count
 
     def targets(self) -> list[Target]:
         return [
-            Target(text, seen.parsed, seen.where, seen.count, seen.reason)
+            Target(
+                text,
+                seen.parsed,
+                seen.where,
+                seen.count,
+                seen.reason,
+                seen.runtime,
+                seen.memory_size,
+            )
             for text, seen in self._seen.items()
         ]

@@ -44,6 +44,14 @@ class ErrorKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectScope:
+    """One project in one region, to discover: `--project ID --region R` or `[[projects]]`."""
+
+    project_id: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """One distinct input entry: a parsed URN, or the reason it is not one.
 

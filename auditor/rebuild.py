@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from auditor.errors import InputError, UsageError
 from auditor.journal import JournalContents, read_journal
 from auditor.model import Row
 from auditor.report.json_render import SCHEMA_VERSION
-from auditor.report.tables import ReportDocument, summarize
+from auditor.report.tables import ReportDocument, Summary, summarize
 from auditor.report.writers import write_reports
 from auditor.rows import from_record
 
@@ -156,7 +156,19 @@ def _from_report(path: Path, report: Any) -> RebuildSource:
         raise InputError(f"{path}: not an auditor JSON report (run or results malformed)")
     rows = [_row(path, index, record) for index, record in enumerate(results)]
     run = {**run, "rebuilt_from": str(path)}
-    return RebuildSource(path, "report", path.stem, ReportDocument(rows, summarize(rows), run))
+    return RebuildSource(path, "report", path.stem, ReportDocument(rows, _summary(rows, run), run))
+
+
+def _summary(rows: Sequence[Row], run: dict[str, Any]) -> Summary:
+    """The rows' summary, with the change counts and exempt count the report's run had."""
+    summary = summarize(rows)
+    changes = run.get("changes")
+    counts = changes.get("counts") if isinstance(changes, dict) else None
+    if isinstance(counts, dict):
+        summary = replace(summary, changes={str(k): int(v) for k, v in counts.items()})
+    if isinstance(run.get("exemptions"), dict):
+        summary = replace(summary, exempt=sum(1 for row in rows if row.exempt))
+    return summary
 
 
 def _row(path: Path, index: int, record: Any) -> Row:

@@ -83,9 +83,20 @@ def utc_now() -> datetime:
 
 def format_time(moment: datetime) -> str:
     """UTC ISO-8601 with a `Z`, to the second: the format of every time in the reports."""
-    if moment.tzinfo is not None:
+    if moment.tzinfo is not None and moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last_formatted
+    second = moment.replace(microsecond=0)
+    # Every row of a run asks this; thousands a second share one answer, so strftime runs
+    # once a second rather than once a row.
+    cached, text = _last_formatted
+    if second != cached:
+        text = second.strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_formatted = second, text
+    return text
+
+
+_last_formatted: tuple[datetime | None, str] = (None, "")  # the second last formatted, its text
 
 
 def to_record(row: Row) -> dict[str, Any]:

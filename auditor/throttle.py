@@ -1,16 +1,24 @@
-"""Rate limits per API endpoint: the seam between the runner and asyncio-throttle.
+"""Rate limits per API endpoint: a schedule-based pacer in front of asyncio-throttle.
 
-`Throttler(rate_limit=R, period=1)` releases R requests in a burst, so with a little network
-jitter a server can see two bursts in one of its 1-second windows. We pace instead: a burst of a
-few requests over a proportionally short period, with a small safety margin, so any 1-second
-window at the server holds at most R.
+`Throttler(rate_limit=R, period=1)` alone releases R requests in a burst, so with a little
+network jitter a server can see two bursts in one of its 1-second windows; and when it paces
+small bursts instead, each slot counts from when it was really taken, so every late wake-up of
+a busy event loop is lost for good (~10 % at 200 req/s and more, measured in issue 7).
 
-asyncio-throttle has every waiting task poll it every few milliseconds; here the waiters queue on
-a lock and only the one at its head polls, so the cost stays flat however many workers wait.
+So requests are paced by a schedule on the loop clock: slot `k` falls at `t0 + k / (R * margin)`,
+a worker takes the next free slot and sleeps until it (one timer each, no polling), and a slot
+that is woken late does not move the ones after it. The schedule never lags more than a small
+headroom behind the clock: after an idle spell it restarts from now and lets half the margin
+(1 % of R) go at once, so any 1-second window holds at most 99 % of R and the other 1 % is
+slack for network jitter. asyncio-throttle stays behind the pacer as the hard cap: no more
+starts in any sliding second than the schedule allows (and never more than R), whatever the
+pacer did (say, many slots woken together after the loop stalled). It polls only while that cap is reached, and only the task at the head of a lock
+polls.
 
 After a 429 every worker of the endpoint pauses, and a paced endpoint halves its rate (at most
 once a second, however many answers in flight come back 429), then recovers by a quarter of the
-configured rate for each further second without a 429.
+configured rate for each further second without a 429. After a pause or a rate change the
+schedule restarts from now; slots taken before it are given back and taken anew.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from asyncio_throttle.throttler import Throttler
 SAFETY_MARGIN = 0.98
 RECOVERY_STEP = 0.25  # share of the configured rate regained per second without a 429
 MIN_SHARE = 1 / 32  # the rate never drops below this share of the configured rate
+CAP_POLL_S = 0.001  # how often the task at the head polls the hard cap while it is reached
 
 
 class Throttle(Protocol):
@@ -61,7 +70,9 @@ class Unlimited:
         self._pause = _Pause()
 
     async def acquire(self) -> None:
-        await self._pause.wait()
+        # The hot path of an unlimited audit: one comparison unless a pause was ever set.
+        if self._pause.until:
+            await self._pause.wait()
 
     def throttled(self, pause_s: float) -> None:
         self._pause.extend(pause_s)
@@ -71,7 +82,7 @@ class Unlimited:
 
 
 class PacedThrottle:
-    """At most `rate` requests per second, paced evenly rather than released in bursts."""
+    """At most `rate` requests per second, paced evenly on a fixed schedule."""
 
     def __init__(self, rate: float, margin: float = SAFETY_MARGIN) -> None:
         if rate <= 0:
@@ -79,26 +90,51 @@ class PacedThrottle:
         self.rate = rate
         self.current = rate
         self._margin = margin
-        # A burst of one per 1/rate seconds up to 100 req/s, then bursts of rate/100 every
-        # ~10 ms, so waiting workers poll about a hundred times a second, not thousands.
-        self._burst = max(1, math.floor(rate / 100))
-        self._throttler = Throttler(rate_limit=self._burst, period=1.0, retry_interval=0.01)
-        self._set_rate(rate)
+        self._throttler = Throttler(rate_limit=1, period=1.0, retry_interval=CAP_POLL_S)
         self._pause = _Pause()
         self._one_poller = asyncio.Lock()
+        self._interval = 0.0  # seconds between slots
+        self._headroom = 0.0  # how far the schedule may lag behind the clock, in seconds
+        self._next_slot = -math.inf  # loop time of the next free slot
+        self._generation = 0  # bumped when the schedule restarts: earlier slots are void
         self._last_slowdown = -math.inf  # loop time of the last halving
         self._last_429 = -math.inf
         self._last_step = -math.inf  # loop time of the last recovery step
+        self._set_rate(rate)
 
     def _set_rate(self, rate: float) -> None:
         self.current = rate
-        period = self._burst / (rate * self._margin)
-        self._throttler.period = period
-        # One task polls (see acquire), so polling finely is cheap and keeps slots from idling.
-        self._throttler.retry_interval = min(0.002, period / 10)
+        paced = rate * self._margin
+        self._interval = 1.0 / paced
+        # Half the margin may go at once after a restart (the other half is slack for network
+        # jitter): a 1-second window then holds at most ceil(paced) + spare requests.
+        spare = math.floor(round((rate - paced) / 2, 6))
+        self._headroom = spare * self._interval
+        # The cap is the schedule's own bound (closed windows hold one slot more), never above
+        # R: it binds only when slots bunch up, and keeps the jitter slack when they do.
+        self._throttler.rate_limit = max(1, min(math.floor(rate), math.floor(paced) + 1 + spare))
+        self._restart()
+
+    def _restart(self) -> None:
+        self._next_slot = -math.inf
+        self._generation += 1
 
     async def acquire(self) -> None:
-        await self._pause.wait()
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._pause.until:
+                await self._pause.wait()
+            generation = self._generation
+            now = loop.time()
+            slot = max(self._next_slot, now - self._headroom)
+            self._next_slot = slot + self._interval
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if generation == self._generation:
+                break
+            # A 429 or a rate change restarted the schedule while this worker slept: its slot
+            # belonged to the old one, so it takes a new one (after the pause, if any).
+        # Below the cap this neither waits nor polls; at the cap one task polls, the rest queue.
         async with self._one_poller:
             await self._throttler.acquire()  # type: ignore[no-untyped-call]  # untyped upstream
 
@@ -109,6 +145,8 @@ class PacedThrottle:
         if now - self._last_slowdown >= 1.0:
             self._set_rate(max(self.rate * MIN_SHARE, self.current / 2))
             self._last_slowdown = now
+        else:
+            self._restart()
 
     def succeeded(self) -> None:
         if self.current >= self.rate:

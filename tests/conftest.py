@@ -14,7 +14,7 @@ import aiohttp
 import aioresponses.core
 import pytest
 
-from auditor.emulator import Fleet
+from auditor.emulator import REGIONS, Fleet
 from auditor.emulator.child import EmulatorChild, read_stats, start_child
 
 
@@ -56,10 +56,19 @@ def start_emulator(
     seed: int,
     token: str = "emulator-token",
     extra: tuple[str, ...] = (),
+    generation: int = 0,
+    projects: int = 3,
+    regions: tuple[str, ...] = REGIONS,
 ) -> tuple[EmulatorChild, EmulatorProcess]:
     """`auditor emulator` in a child process, and what a test needs to know of it."""
-    child = start_child(tmp, functions=functions, seed=seed, args=("--token", token, *extra))
-    fleet = Fleet.generate(functions, seed=seed)
+    fleet_args = ("--generation", str(generation), "--projects", str(projects))
+    fleet_args += ("--regions", ",".join(regions))
+    child = start_child(
+        tmp, functions=functions, seed=seed, args=("--token", token, *fleet_args, *extra)
+    )
+    fleet = Fleet.generate(
+        functions, seed=seed, projects=projects, regions=regions, generation=generation
+    )
     return child, EmulatorProcess(child.url, child.urns_file, fleet, token)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from auditor.config import (
     resolve_settings,
 )
 from auditor.errors import ConfigError, UsageError
-from auditor.model import Status
+from auditor.model import ProjectScope, Status
 
 NO_FLAGS: dict[str, Any] = {
     "endpoint": None,
@@ -137,16 +138,37 @@ def test_config_that_is_a_directory(tmp_path: Path) -> None:
     assert str(tmp_path) in str(caught.value)
 
 
-@pytest.mark.xfail(
-    reason="issue 5 (discovery) adds [[projects]]; until then the key is rejected as unknown",
-    strict=True,
-)
 def test_config_may_list_projects_for_discovery(tmp_path: Path) -> None:
     path = config_file(
         tmp_path,
-        '[[projects]]\nid = "0123456789abcdef0123456789abcdef"\nregion = "cn-north-4"\n',
+        '[[projects]]\nid = "0123456789abcdef0123456789abcdef"\nregion = "cn-north-4"\n'
+        '[[projects]]\nid = "fedcba9876543210fedcba9876543210"\nregion = "ap-southeast-1"\n',
     )
-    load_config(path)
+    settings = resolve_settings(load_config(path), NO_FLAGS)
+    assert settings.projects == (
+        ProjectScope("0123456789abcdef0123456789abcdef", "cn-north-4"),
+        ProjectScope("fedcba9876543210fedcba9876543210", "ap-southeast-1"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[[projects]]\nid = "short"\nregion = "cn-north-4"\n', "not 32 letters or digits"),
+        ('[[projects]]\nid = "0123456789abcdef0123456789abcdef"\n', "not a region name"),
+        (
+            '[[projects]]\nid = "0123456789abcdef0123456789abcdef"\nregion = "cn-north-4"\n'
+            'zone = "a"\n',
+            "unknown key 'zone'",
+        ),
+        ('projects = "all"\n', "expected [[projects]] tables"),
+    ],
+)
+def test_bad_projects_are_one_line_errors(tmp_path: Path, body: str, message: str) -> None:
+    path = config_file(tmp_path, body)
+    with pytest.raises(UsageError, match=re.escape(message)) as caught:
+        resolve_settings(load_config(path), NO_FLAGS, config_name=str(path))
+    assert "\n" not in str(caught.value)
 
 
 def test_flags_override_config() -> None:

@@ -6,6 +6,7 @@ The helpers here (`serve`, `fetch`, `tracing_url`, ...) are shared with test_emu
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ import yarl
 
 from auditor.emulator import (
     DEFAULT_TOKEN,
+    MAX_ITEMS,
     Behaviour,
     EmulatedFunction,
     EmulatorConfig,
@@ -28,6 +30,7 @@ from auditor.emulator import (
     Stats,
     running_emulator,
 )
+from auditor.urn import parse_urn
 
 AUTH = {"X-Auth-Token": DEFAULT_TOKEN}
 FLEET = Fleet.generate(300, seed=7)
@@ -297,6 +300,159 @@ def test_list_functions_checks_credentials() -> None:
         assert (await fetch(session, url))[0] == 200
 
     serve(scenario)
+
+
+async def list_pages(
+    emulator: RunningEmulator,
+    session: aiohttp.ClientSession,
+    project_id: str,
+    maxitems: int = MAX_ITEMS,
+) -> list[dict[str, Any]]:
+    """Every ListFunctions page of `project_id`, by DESIGN.md's stop rules (the stopping page
+    included, so a test sees it)."""
+    pages: list[dict[str, Any]] = []
+    marker = 0
+    while True:
+        url = f"{emulator.url}/v2/{project_id}/fgs/functions?marker={marker}&maxitems={maxitems}"
+        status, body, _ = await fetch(session, url)
+        assert status == 200, body
+        pages.append(body)
+        next_marker = body.get("next_marker") or 0
+        if not body["functions"] or next_marker in (0, marker) or next_marker >= body["count"]:
+            return pages
+        marker = next_marker
+
+
+def one_project_fleet(functions: int) -> Fleet:
+    """`functions` listed functions, all in one project and region."""
+    return Fleet.generate(functions, seed=3, projects=1, regions=("cn-north-4",), mix=LISTED)
+
+
+LISTED = {"configured": 0.8, "missing_keys": 0.2}
+
+
+@pytest.mark.parametrize(
+    ("functions", "page_sizes"),
+    [(0, [0]), (1, [1]), (400, [400]), (401, [400, 1]), (1000, [400, 400, 200])],
+)
+def test_list_functions_page_boundaries(functions: int, page_sizes: list[int]) -> None:
+    fleet = one_project_fleet(functions)
+    project_id = fleet.project_ids[0]
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        pages = await list_pages(emulator, session, project_id)
+        assert [len(p["functions"]) for p in pages] == page_sizes
+        assert [p["count"] for p in pages] == [functions] * len(pages)
+        assert [p["next_marker"] for p in pages] == list(itertools.accumulate(page_sizes))
+        assert pages[-1]["next_marker"] == functions  # the last page: next_marker == count
+        listed = [item["func_urn"] for p in pages for item in p["functions"]]
+        assert listed == [f.urn.unqualified for f in fleet.functions]
+        # One page further: empty, and next_marker stays where it was.
+        url = f"{emulator.url}/v2/{project_id}/fgs/functions?marker={functions}&maxitems=400"
+        status, body, _ = await fetch(session, url)
+        assert (status, body) == (
+            200,
+            {"functions": [], "next_marker": functions, "count": functions},
+        )
+
+    serve(scenario, fleet)
+
+
+def test_list_functions_of_an_unknown_project_is_an_empty_list() -> None:
+    # A project the caller may use but that has no functions here: FunctionGraph lists nothing.
+    unknown = "0" * 32
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        pages = await list_pages(emulator, session, unknown)
+        assert pages == [{"functions": [], "next_marker": 0, "count": 0}]
+
+    serve(scenario)
+
+
+@pytest.mark.parametrize(
+    ("marker", "maxitems"), [(0, 1), (0, 400), (399, 400), (400, 1), (401, 5), (10**6, 400)]
+)
+def test_list_functions_paging_bounds(marker: int, maxitems: int) -> None:
+    fleet = one_project_fleet(401)
+    project_id = fleet.project_ids[0]
+    expected = [f.urn.unqualified for f in fleet.functions][marker : marker + maxitems]
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        url = f"{emulator.url}/v2/{project_id}/fgs/functions?marker={marker}&maxitems={maxitems}"
+        status, body, _ = await fetch(session, url)
+        assert status == 200
+        assert [item["func_urn"] for item in body["functions"]] == expected
+        assert (body["next_marker"], body["count"]) == (marker + len(expected), 401)
+
+    serve(scenario, fleet)
+
+
+def test_discovery_of_three_projects_of_1000_functions() -> None:
+    fleet = Fleet.generate(3000, seed=5, projects=3, regions=("cn-north-4",), mix=LISTED)
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        found: list[str] = []
+        for project_id in fleet.project_ids:
+            pages = await list_pages(emulator, session, project_id)
+            assert [len(p["functions"]) for p in pages] == [400, 400, 200]
+            found += [item["func_urn"] for p in pages for item in p["functions"]]
+        assert len(found) == len(set(found)) == 3000
+        assert set(found) == {f.urn.unqualified for f in fleet.functions}
+
+    serve(scenario, fleet)
+
+
+# --- a fleet's next generation -----------------------------------------------------------------
+
+GEN1 = Fleet.generate(300, seed=7, generation=1)
+
+
+def test_a_generation_serves_its_drift() -> None:
+    drift = GEN1.drift
+    assert drift.removed and drift.fixed and drift.regressed and drift.added
+
+    async def listed(emulator: RunningEmulator, session: aiohttp.ClientSession) -> set[str]:
+        urns: set[str] = set()
+        for project_id in GEN1.project_ids:
+            pages = await list_pages(emulator, session, project_id, maxitems=50)
+            urns |= {item["func_urn"] for p in pages for item in p["functions"]}
+        return urns
+
+    async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        listing = await listed(emulator, session)
+        assert listing == {
+            f.urn.unqualified for f in GEN1.functions if f.behaviour is not Behaviour.DELETED
+        }
+        for urn in drift.removed:
+            assert parse_urn(urn).unqualified not in listing
+            status, body, _ = await fetch(session, tracing_url(emulator, urn))
+            assert (status, body["error_code"]) == (404, "FSS.1051")
+        for urn in drift.fixed:
+            status, body, _ = await fetch(session, tracing_url(emulator, urn))
+            assert status == 200 and body["tracing_ak"], urn
+        for urn in drift.regressed:
+            status, body, _ = await fetch(session, tracing_url(emulator, urn))
+            assert (status, body["error_code"]) == (404, "FSS.0404")
+        for urn in drift.added:
+            function = GEN1.lookup(parse_urn(urn).unqualified)
+            assert function is not None and function.urn.unqualified in listing
+            status, _, _ = await fetch(session, tracing_url(emulator, urn))
+            assert status == ANSWERS[function.behaviour][0]
+
+    async def generation_0(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
+        # The same URNs against generation 0: the changes are real changes.
+        for urn in drift.removed:
+            _, body, _ = await fetch(session, tracing_url(emulator, urn))
+            assert body.get("error_code") != "FSS.1051"
+        for urn in drift.added:
+            status, body, _ = await fetch(session, tracing_url(emulator, urn))
+            assert (status, body["error_code"]) == (404, "FSS.1051")
+        for urn in drift.regressed:
+            status, body, _ = await fetch(session, tracing_url(emulator, urn))
+            assert status == 200 and body["tracing_ak"]
+
+    serve(scenario, GEN1)
+    serve(generation_0, FLEET)
 
 
 # --- Stats -------------------------------------------------------------------------------------

@@ -371,23 +371,25 @@ def test_a_setting_named_like_a_secret_is_never_shown() -> None:
 
 
 def test_changes_and_exemptions_appear_when_the_run_has_them() -> None:
+    # Shapes as `Comparison.as_run_dict()` and `ExemptionReport.as_run_dict()` write them
+    # (tests/test_report_xlsx_changes.py has the full sections); record tables put the URN last.
+    legacy = "urn:fss:cn-north-4:x:function:default:legacy"
     run = {
         **RUN,
-        "changes": {"baseline": "reports/last-week.json", "newly_failing": 3, "fixed": 5},
-        "exemptions": [
-            {"urn": "urn:fss:cn-north-4:x:function:default:legacy", "reason": "retired in Q1"},
-        ],
+        "changes": {"baseline": "reports/last-week.json", "counts": {"regressed": 3, "fixed": 5}},
+        "exemptions": {"expired": [{"urn": legacy, "reason": "retired in Q1"}]},
     }
     sheet = summary_sheet(render(run))
     changes = section(sheet, "Changes since the baseline")
     assert [r[:2] for r in changes] == [
         ("baseline", "reports/last-week.json"),
-        ("newly_failing", 3),
-        ("fixed", 5),
+        ("counts.regressed", 3),
+        ("counts.fixed", 5),
     ]
     exemptions = section(sheet, "Exemptions")
-    assert exemptions[0][:2] == ("urn", "reason")
-    assert exemptions[1][:2] == ("urn:fss:cn-north-4:x:function:default:legacy", "retired in Q1")
+    assert exemptions[0][:2] == ("expired", 1)
+    assert exemptions[1][:2] == ("reason", "urn")
+    assert exemptions[2][:2] == ("retired in Q1", legacy)
     plain = first_column(summary_sheet(render(RUN)))
     assert "Changes since the baseline" not in plain
     assert "Exemptions" not in plain

@@ -13,8 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from auditor.cli.audit_command import audit_command
-from auditor.cli.console import EXIT_SIGNAL, EXIT_USAGE, configure_logging
+from auditor.cli.console import EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, configure_logging
 from auditor.cli.demo_command import demo_command
+from auditor.cli.diff_command import diff_command
+from auditor.cli.discover_command import discover_command
 from auditor.cli.emulator_command import emulator_command
 from auditor.cli.parser import build_parser
 from auditor.cli.report_command import report_command
@@ -30,6 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "audit":
             return audit_command(args, os.environ)
+        if args.command == "discover":
+            return discover_command(args, os.environ)
+        if args.command == "diff":
+            return diff_command(args)
         if args.command == "demo":
             return demo_command(args)
         if args.command == "report":
@@ -40,3 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_SIGNAL[signal.SIGINT]
+    except BrokenPipeError:
+        # The reader went away (`auditor discover | head`): stop quietly, like other tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK

@@ -4,29 +4,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-import aiohttp
-
-from auditor.audit import AuditResult, default_name, report_paths, run_audit
+from auditor.audit import AuditResult, Review, default_name, report_paths, run_audit
 from auditor.auth import StaticToken
+from auditor.baseline import load_baseline
 from auditor.breaker import CredentialGuard
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG, Console
-from auditor.client import TracingClient
-from auditor.config import Settings, load_config, resolve_settings
-from auditor.credential_sources import (
-    CredentialSource,
-    choose_credentials,
-    load_credentials_file,
+from auditor.cli.discover_command import NO_SCOPES
+from auditor.cli.wiring import (
+    api_client,
+    credential_source,
+    discover,
+    log_listings,
+    settings_from,
 )
+from auditor.client import TracingClient
+from auditor.config import Settings
+from auditor.credential_sources import CredentialSource
+from auditor.discovery import Listing, entries
 from auditor.errors import UsageError
-from auditor.inputs import InputSet, read_inputs
+from auditor.exemptions import load_exemptions
+from auditor.inputs import Entry, InputSet, read_inputs
 from auditor.journal import JournalContents, fingerprint, read_journal
+from auditor.model import tracing_supported
 from auditor.progress import summary_table
+from auditor.report.inventory import render_inventory
+from auditor.report.writers import write_atomically
 from auditor.retry import RetryPolicy
 from auditor.rows import utc_now
 from auditor.runner import Runner
@@ -34,35 +45,58 @@ from auditor.throttle import Throttles
 
 
 def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    config = load_config(Path(args.config)) if args.config else {}
-    flags = {
-        key: getattr(args, key)
-        for key in (
-            "endpoint",
-            "iam_endpoint",
-            "rate",
-            "concurrency",
-            "timeout",
-            "retries",
-            "credentials",
-            "auth_failures",
+    settings = settings_from(
+        args,
+        out=args.out,
+        format=args.format,
+        name=args.name,
+        fail_on=args.fail_on,
+        baseline=args.baseline,
+        exemptions=args.exemptions,
+    )
+    if not args.inputs and not args.discover:
+        raise UsageError(
+            "no input: give URN list files (.txt .csv .xlsx .json) or - for stdin, "
+            "or --discover with --project/--region"
         )
-    }
-    flags |= {"out": args.out, "format": args.format, "name": args.name, "fail_on": args.fail_on}
-    settings = resolve_settings(config, flags, config_name=str(args.config or "config"))
-    if not args.inputs:
-        raise UsageError("no input: give URN list files (.txt .csv .xlsx .json) or - for stdin")
-    inputs = read_inputs(args.inputs, stdin=sys.stdin.buffer)
+    if args.discover and not settings.projects:
+        raise UsageError(NO_SCOPES)
+    if args.discover and args.resume:
+        raise UsageError(
+            "--resume with --discover: the fleet may have changed; resume with the "
+            "inventory the run wrote: --resume JOURNAL <name>.inventory.csv"
+        )
+    review = _review(settings)
+    if settings.fail_on_changes and review.baseline is None:
+        changes = ",".join(sorted(c.value for c in settings.fail_on_changes))
+        raise UsageError(f"--fail-on {changes} needs --baseline PREVIOUS.json to compare with")
+    if not settings.name and not args.resume:
+        settings = replace(settings, name=default_name(utc_now()))
+    source: CredentialSource | None = None
+    discovered: dict[str, Any] = {}
+    extra: list[tuple[str, str, Iterable[Entry]]] = []
+    if args.discover:
+        source = credential_source(env, settings)
+        listings = asyncio.run(discover(settings, source, settings.projects))
+        log_listings(listings)
+        inventory = _write_inventory(settings, listings)
+        discovered = {
+            "projects": [listing.summary() for listing in listings],
+            "complete": all(listing.complete for listing in listings),
+            "inventory": str(inventory),
+        }
+        extra.append(("ListFunctions", "discovered", entries(listings)))
+    inputs = read_inputs(args.inputs, stdin=sys.stdin.buffer, extra=extra)
+    if settings.only_supported:
+        inputs, skipped = _only_supported(inputs)
+        discovered |= {"only_supported": True, "unsupported_skipped": skipped}
     if not inputs.targets:
-        raise UsageError(f"no URNs found in {', '.join(args.inputs)}")
-    source = NO_CREDENTIALS
-    if any(t.parsed is not None for t in inputs.targets):
-        file = None
-        if settings.credentials:
-            file = load_credentials_file(Path(settings.credentials))
-            if file.warning:
-                LOG.warning("%s", file.warning)
-        source = choose_credentials(env, settings, file)
+        what = ", ".join(args.inputs) or "the discovered projects"
+        raise UsageError(f"no URNs found in {what}")
+    if source is None:
+        source = NO_CREDENTIALS
+        if any(t.parsed is not None for t in inputs.targets):
+            source = credential_source(env, settings)
     resume = None
     if args.resume:
         resume = _load_resume(Path(args.resume), inputs)
@@ -70,14 +104,82 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         settings = replace(
             settings, name=str(resume[1].header.get("name")), out=Path(args.out or journal_dir)
         )
-    return run_job(
+    code = run_job(
         inputs,
         settings,
         source,
         quiet=args.quiet,
         preflight=not args.no_preflight,
         resume=resume,
+        review=review,
+        run_facts={"discovery": discovered} if discovered else None,
     )
+    if discovered and not discovered["complete"] and code == EXIT_OK:
+        return EXIT_FINDINGS  # functions of an unfinished listing were not audited
+    return code
+
+
+def review_lines(result: AuditResult) -> list[str]:
+    """Console lines for discovery, the baseline comparison and the exemptions, if any."""
+    lines = []
+    discovery = result.run.get("discovery") or {}
+    for project in discovery.get("projects", []):
+        where = f"{project['project_id']} {project['region']}"
+        found = f"{project['functions']} functions in {project['pages']} pages"
+        if project["complete"]:
+            lines.append(f"discovered: {where}: {found}")
+        else:
+            lines.append(f"discovery INCOMPLETE: {where}: {found}, then {project['error']}")
+    if discovery.get("inventory"):
+        lines.append(f"inventory: {discovery['inventory']}")
+    if discovery.get("only_supported"):
+        lines.append(f"--only-supported: {discovery['unsupported_skipped']} functions left out")
+    if result.comparison is not None:
+        counts = ", ".join(f"{n} {change}" for change, n in result.comparison.counts.items())
+        lines.append(f"changes since {result.comparison.baseline}: {counts}")
+    if result.exemptions is not None:
+        report = result.exemptions
+        lines.append(f"exempt: {report.exempt_rows} findings ({report.source})")
+        for entry, would in report.expired:
+            lines.append(
+                f"EXPIRED exemption {entry.number} ({entry.pattern}, {entry.describe()}): "
+                f"{would} findings it would cover now fail"
+            )
+    return lines
+
+
+def _review(settings: Settings) -> Review:
+    """Load the baseline and the exemptions before anything is sent: a bad file stops the run
+    with one line, not after an hour of requests."""
+    baseline = load_baseline(Path(settings.baseline)) if settings.baseline else None
+    exemptions = load_exemptions(Path(settings.exemptions)) if settings.exemptions else None
+    return Review(baseline, exemptions, datetime.now().date())
+
+
+def _write_inventory(settings: Settings, listings: Sequence[Listing]) -> Path:
+    """`<out>/<name>.inventory.csv`: what discovery found, to read or to `--resume` with."""
+    functions = [f for listing in listings for f in listing.functions]
+    path = settings.out / f"{settings.name}.inventory.csv"
+    try:
+        settings.out.mkdir(parents=True, exist_ok=True)
+        return write_atomically(
+            path, functools.partial(render_inventory, listings, functions, "csv")
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _only_supported(inputs: InputSet) -> tuple[InputSet, int]:
+    """Drop targets known not to support tracing; targets of unknown runtime stay."""
+    kept = [t for t in inputs.targets if tracing_supported(t.runtime, t.memory_size) is not False]
+    unknown = sum(1 for t in kept if t.parsed is not None and not t.runtime)
+    if unknown:
+        LOG.warning(
+            "--only-supported: %d URNs have no runtime or memory size (a plain URN list), "
+            "so they are audited; discover them, or give `auditor discover`'s CSV, to filter",
+            unknown,
+        )
+    return InputSet(kept, inputs.inputs), len(inputs.targets) - len(kept)
 
 
 def _load_resume(path: Path, inputs: InputSet) -> tuple[Path, JournalContents]:
@@ -104,6 +206,8 @@ def run_job(
     quiet: bool,
     preflight: bool = True,
     resume: tuple[Path, JournalContents] | None = None,
+    review: Review | None = None,
+    run_facts: dict[str, Any] | None = None,
 ) -> int:
     name = settings.name or default_name(utc_now())
     console = Console(len(inputs.targets), sys.stderr, quiet=quiet)
@@ -115,7 +219,17 @@ def run_job(
         settings.concurrency,
     )
     result, caught = asyncio.run(
-        audit_async(inputs, settings, source, name, console, preflight=preflight, resume=resume)
+        audit_async(
+            inputs,
+            settings,
+            source,
+            name,
+            console,
+            preflight=preflight,
+            resume=resume,
+            review=review,
+            run_facts=run_facts,
+        )
     )
     console.finish()
     if not quiet:
@@ -128,11 +242,13 @@ def run_job(
             print(f"skipped: {scope}: credentials refused repeatedly, nothing more was sent")
         for endpoint, count in result.tally.throttled.items():
             print(f"throttling: {endpoint} answered 429 {count} times")
+        for line in review_lines(result):
+            print(line)
         if not result.complete:
             print(f"\nINTERRUPTED: {result.not_audited} URNs not audited (see the JSON report)")
     if caught is not None:
         return EXIT_SIGNAL[caught]
-    return EXIT_FINDINGS if result.findings(settings.fail_on) else EXIT_OK
+    return EXIT_FINDINGS if result.failing else EXIT_OK
 
 
 async def audit_async(
@@ -144,27 +260,20 @@ async def audit_async(
     *,
     preflight: bool = True,
     resume: tuple[Path, JournalContents] | None = None,
+    review: Review | None = None,
+    run_facts: dict[str, Any] | None = None,
 ) -> tuple[AuditResult, signal.Signals | None]:
     stop = asyncio.Event()
     caught: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
     for signum in EXIT_SIGNAL:
         loop.add_signal_handler(signum, _on_signal, signum, stop, caught)
-    connector = aiohttp.TCPConnector(limit=settings.concurrency, ttl_dns_cache=300)
+    regions: dict[str, str] = {}
+    for target in inputs.targets:
+        if target.parsed is not None:
+            regions.setdefault(target.parsed.project_id, target.parsed.region)
     try:
-        async with aiohttp.ClientSession(connector=connector) as session:
-            regions: dict[str, str] = {}
-            for target in inputs.targets:
-                if target.parsed is not None:
-                    regions.setdefault(target.parsed.project_id, target.parsed.region)
-            credentials = source.build(session, regions)
-            client = TracingClient(
-                session,
-                credentials,
-                endpoint=settings.endpoint,
-                endpoints=settings.endpoints,
-                timeout=settings.timeout,
-            )
+        async with api_client(settings, source, regions) as client:
             if preflight:
                 await _check_endpoints(client, inputs)
             runner = Runner(
@@ -184,6 +293,8 @@ async def audit_async(
                 stop=stop,
                 resume=resume,
                 preflight=preflight,
+                review=review,
+                run_facts=run_facts,
             )
     finally:
         for signum in EXIT_SIGNAL:

@@ -30,7 +30,17 @@ def emulator_command(args: argparse.Namespace) -> int:
         faults = dict(parse_fault_spec(spec) for spec in args.fault)
     except ValueError as exc:
         raise UsageError(f"--fault: {exc}") from None
-    fleet = Fleet.generate(args.functions, seed=args.seed)
+    regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
+    try:
+        fleet = Fleet.generate(
+            args.functions,
+            seed=args.seed,
+            projects=args.projects,
+            regions=regions,
+            generation=args.generation,
+        )
+    except ValueError as exc:
+        raise UsageError(f"emulator: {exc}") from None
     if args.urns_out:
         try:
             Path(args.urns_out).write_text("\n".join(fleet.urns()) + "\n", encoding="utf-8")

@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (8080)")
     emulator.add_argument("--functions", type=int, default=1000, help="fleet size (1000)")
     emulator.add_argument("--seed", type=int, default=0, help="fleet seed (0)")
+    emulator.add_argument(
+        "--generation",
+        type=int,
+        default=0,
+        help="serve the fleet as it is N changes later: functions removed, added, fixed and "
+        "regressed, the same way every time (0)",
+    )
+    emulator.add_argument("--projects", type=int, default=3, help="projects in the fleet (3)")
+    emulator.add_argument(
+        "--regions", default="cn-north-4,ap-southeast-1", help="comma-separated fleet regions"
+    )
     emulator.add_argument("--latency-ms", type=float, nargs=2, metavar=("MIN", "MAX"))
     emulator.add_argument("--rate-limit", type=int, help="429 above N requests/s per project")
     emulator.add_argument("--urns-out", metavar="FILE", help="write the fleet's URNs here")
@@ -68,6 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_console_options(emulator)
 
+    discover = commands.add_parser(
+        "discover", help="list every function of projects via ListFunctions, without auditing"
+    )
+    add_connection_options(discover)
+    add_scope_options(discover)
+    discover.add_argument(
+        "-o", "--output", metavar="FILE", help="write here (.txt .csv .json); default stdout"
+    )
+    discover.add_argument("--format", choices=("text", "csv", "json"), help="default: by suffix")
+    add_console_options(discover)
+
+    diff = commands.add_parser("diff", help="what changed between two JSON reports, offline")
+    diff.add_argument("old", metavar="OLD.json", help="the earlier JSON report (the baseline)")
+    diff.add_argument("new", metavar="NEW.json", help="the later JSON report")
+    diff.add_argument("-o", "--out", help="report folder (default: NEW's folder)")
+    diff.add_argument("--format", help="comma-separated: xlsx,csv,json (default all)")
+    diff.add_argument("--name", help="report base name (default <NEW's name>-diff)")
+    diff.add_argument("--fail-on", help="changes or statuses that make exit 1 (default regressed)")
+    diff.add_argument("--exemptions", metavar="FILE", help="TOML [[exemption]] list")
+    add_console_options(diff)
+
     report = commands.add_parser(
         "report", help="rebuild reports from a journal or a JSON report, without the API"
     )
@@ -82,6 +114,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
+    add_connection_options(parser)
+    add = parser.add_argument
+    add("-o", "--out", help="report folder (default reports/)")
+    add("--format", help="comma-separated: xlsx,csv,json (default all)")
+    add("--name", help="report base name (default tracing-audit-<UTC time>)")
+    add(
+        "--fail-on",
+        help="statuses that make exit 1 (default every one but configured); with --baseline "
+        "also regressed, new, gone (--fail-on regressed: only regressions fail)",
+    )
+    add("--resume", metavar="JOURNAL", help="continue an interrupted run from its journal")
+    add("--no-preflight", action="store_true", help="skip the endpoint and credential checks")
+    add(
+        "--discover",
+        action="store_true",
+        help="audit every function ListFunctions returns for --project/--region or the "
+        "config's [[projects]] (besides any INPUT)",
+    )
+    add_scope_options(parser)
+    add("--baseline", metavar="REPORT.json", help="an earlier JSON report: add a change column")
+    add("--exemptions", metavar="FILE", help="TOML [[exemption]] list: urn/glob, reason, expires")
+    add_console_options(parser)
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("-c", "--config", metavar="FILE", help="TOML config; flags override it")
     add("--endpoint", help="API base URL; may hold {region}")
@@ -90,15 +147,26 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--concurrency", type=int, help="requests in flight (default 32)")
     add("--timeout", type=float, help="seconds per request (default 10)")
     add("--retries", type=int, help="retries after the first attempt (default 4)")
-    add("-o", "--out", help="report folder (default reports/)")
-    add("--format", help="comma-separated: xlsx,csv,json (default all)")
-    add("--name", help="report base name (default tracing-audit-<UTC time>)")
-    add("--fail-on", help="statuses that make exit 1 (default every one but configured)")
-    add("--resume", metavar="JOURNAL", help="continue an interrupted run from its journal")
     add("--credentials", metavar="FILE", help="TOML file with [tokens] per project id")
     add("--auth-failures", type=int, help="refusals in a row before a project is skipped (3)")
-    add("--no-preflight", action="store_true", help="skip the endpoint and credential checks")
-    add_console_options(parser)
+
+
+def add_scope_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add(
+        "--project",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a project to discover (repeatable; pair each with --region, or one --region for all)",
+    )
+    add("--region", action="append", default=[], metavar="R", help="the project's region")
+    add(
+        "--only-supported",
+        action="store_true",
+        default=None,
+        help="only functions Huawei documents tracing for (Java, >= 512 MB)",
+    )
 
 
 def add_console_options(parser: argparse.ArgumentParser) -> None:

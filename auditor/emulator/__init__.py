@@ -4,7 +4,8 @@ The real client runs against it on 127.0.0.1. It is a wing, not a stage: nothing
 pipeline imports it (only `cli.py`, for `auditor demo` and `auditor emulator`), and it imports
 nothing of the package but `auditor.urn`, `auditor.errors` and `auditor.signer`.
 
-    fleet.py   the deterministic fleet: `Fleet.generate` draws functions and their `Behaviour`s
+    fleet.py   the deterministic fleet: `Fleet.generate` draws functions and their `Behaviour`s,
+               and drifts them by `generation` (what changed: `Fleet.drift`, a `Drift`)
     faults.py  `Fault`s real gateways commit, `parse_fault_spec`, and which request gets which
     config.py  `EmulatorConfig` and the well-known credentials it accepts (`DEFAULT_TOKEN`, ...)
     auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks
@@ -27,14 +28,19 @@ from auditor.emulator.config import (
 )
 from auditor.emulator.faults import PLAIN_SK_PREFIX, Answer, Fault, parse_fault_spec
 from auditor.emulator.fleet import (
+    ADDED_SHARE,
     DEFAULT_MIX,
+    FIXED_SHARE,
     MEMORY_SIZES,
     PACKAGES,
     QUALIFIED_SHARE,
     QUALIFIERS,
     REGIONS,
+    REGRESSED_SHARE,
+    REMOVED_SHARE,
     RUNTIMES,
     Behaviour,
+    Drift,
     EmulatedFunction,
     Fleet,
 )
@@ -48,6 +54,7 @@ from auditor.emulator.server import (
 from auditor.emulator.stats import Stats
 
 __all__ = [
+    "ADDED_SHARE",
     "DEFAULT_AK",
     "DEFAULT_DOMAIN",
     "DEFAULT_MIX",
@@ -55,6 +62,7 @@ __all__ = [
     "DEFAULT_SK",
     "DEFAULT_TOKEN",
     "DEFAULT_USER",
+    "FIXED_SHARE",
     "LAST_MODIFIED",
     "MAX_ITEMS",
     "MEMORY_SIZES",
@@ -63,9 +71,12 @@ __all__ = [
     "QUALIFIED_SHARE",
     "QUALIFIERS",
     "REGIONS",
+    "REGRESSED_SHARE",
+    "REMOVED_SHARE",
     "RUNTIMES",
     "Answer",
     "Behaviour",
+    "Drift",
     "EmulatedFunction",
     "EmulatorConfig",
     "Fault",

@@ -72,12 +72,15 @@ def start_child(
     timeout: float = 60,
     attempts: int = 3,
 ) -> EmulatorChild:
-    """Start `auditor emulator` with a fleet of `functions` from `seed` (plus `args`), its URN
-    list and log in `workdir`; return once it answers. `RuntimeError` if it never does."""
-    urns = workdir / f"urns-{functions}-{seed}.txt"
+    """Start `auditor emulator` with a fleet of `functions` from `seed` (plus `args`, passed on
+    as they are: `--generation`, `--fault`, ...), its URN list and log in `workdir`; return
+    once it answers. `RuntimeError` if it never does."""
     for _ in range(attempts):
         port = free_port()
         log_file = workdir / f"emulator-{port}.log"
+        # Named by port, not by fleet: two children of one seed (say, two generations of a
+        # drifting fleet, told apart only by `args`) must not overwrite each other's list.
+        urns = workdir / f"urns-{port}.txt"
         command = [
             sys.executable, "-m", "auditor", "emulator", "--port", str(port),
             "--functions", str(functions), "--seed", str(seed), "--urns-out", str(urns), *args,

@@ -8,11 +8,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from auditor.baseline import Comparison
+from auditor.exemptions import ExemptionReport
 from auditor.model import Row, Status
+
+if TYPE_CHECKING:  # pandas loads only when a table is built (XLSX), not for a JSON-only run
+    import pandas as pd
 
 STATUS_ORDER: tuple[Status, ...] = tuple(Status)
 
@@ -25,23 +28,33 @@ class Summary:
     by_status: dict[str, int]
     by_project: dict[str, dict[str, int]]
     by_region: dict[str, dict[str, int]]
+    changes: dict[str, int] | None = None  # counts per change, with --baseline
+    exempt: int | None = None  # findings exempted, with --exemptions
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "total": self.total,
             "by_status": self.by_status,
             "by_project": self.by_project,
             "by_region": self.by_region,
         }
+        if self.changes is not None:
+            document["changes"] = self.changes
+        if self.exempt is not None:
+            document["exempt"] = self.exempt
+        return document
 
 
 @dataclass(frozen=True)
 class ReportDocument:
-    """Everything a renderer needs: the rows in input order, their summary and the run facts."""
+    """Everything a renderer needs: the rows in input order, their summary and the run facts;
+    with `--baseline` the comparison, with `--exemptions` what the exemptions did."""
 
     rows: Sequence[Row]
     summary: Summary
     run: dict[str, Any] = field(default_factory=dict)
+    comparison: Comparison | None = None
+    exemptions: ExemptionReport | None = None
 
 
 def summarize(rows: Iterable[Row]) -> Summary:
@@ -70,6 +83,8 @@ def _nest(counts: Counter[tuple[str, Status]]) -> dict[str, dict[str, int]]:
 
 def status_frame(summary: Summary) -> pd.DataFrame:
     """One row per status with its count and share of the total."""
+    import pandas as pd
+
     frame = pd.DataFrame(
         {"status": list(summary.by_status), "count": list(summary.by_status.values())}
     )
@@ -84,6 +99,8 @@ def crosstab_frame(nested: Mapping[str, Mapping[str, int]], label: str) -> pd.Da
         {label: key, **{s: counts.get(s, 0) for s in present}, "total": sum(counts.values())}
         for key, counts in nested.items()
     ]
+    import pandas as pd
+
     return pd.DataFrame.from_records(records, columns=[label, *present, "total"])
 
 
@@ -138,6 +155,8 @@ def throttling_frame(throttling: Mapping[str, Mapping[str, float]]) -> pd.DataFr
     pauses = throttling.get("pauses", {})
     rates = throttling.get("effective_rate", {})
     endpoints = sorted({*answers, *pauses, *rates})
+    import pandas as pd
+
     return pd.DataFrame.from_records(
         [
             {

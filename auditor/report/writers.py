@@ -11,7 +11,15 @@ from typing import BinaryIO
 from auditor.report.csv_render import render_csv
 from auditor.report.json_render import render_json
 from auditor.report.tables import ReportDocument
-from auditor.report.xlsx_render import render_xlsx
+
+
+def render_xlsx(document: ReportDocument, stream: BinaryIO) -> None:
+    """`auditor.report.xlsx_render.render_xlsx`, imported when first used: xlsxwriter and
+    pandas load only for runs that write an XLSX."""
+    from auditor.report.xlsx_render import render_xlsx as render
+
+    render(document, stream)
+
 
 Renderer = Callable[[ReportDocument, BinaryIO], None]
 RENDERERS: dict[str, Renderer] = {"json": render_json, "csv": render_csv, "xlsx": render_xlsx}

@@ -1,9 +1,10 @@
 """Render the XLSX report with xlsxwriter in constant-memory mode (rows stream to disk).
 
 Sheets: Summary (run facts, counts by status with a native chart, project × status and
-region × status tables, credentials, throttling, settings), Results (every row), then one sheet
-per non-`configured` status that has rows. A sheet holds at most 1,048,575 data rows under its
-header; past that the rows go on in `Results 2`, `Results 3`, …
+region × status tables, credentials, throttling, settings), Changes and Exemptions when the run
+has them (`xlsx_changes`), Results (every row), then one sheet per non-`configured` status that
+has rows. A sheet holds at most 1,048,575 data rows under its header; past that the rows go
+on in `Results 2`, `Results 3`, …
 
 Constant-memory mode writes each row when the next one starts, so every sheet is written
 strictly top to bottom; the Summary is laid out in that order too.
@@ -18,6 +19,7 @@ import xlsxwriter
 
 from auditor.model import COLUMNS, Row, Status
 from auditor.report.tables import ReportDocument
+from auditor.report.xlsx_changes import write_changes, write_exemptions
 from auditor.report.xlsx_styles import STATUS_COLOURS, Styles, print_setup, text_width
 from auditor.report.xlsx_summary import write_summary
 
@@ -47,6 +49,8 @@ def render_xlsx(
     )
     styles = Styles(book)
     write_summary(book, styles, document)
+    write_changes(book, styles, document, rows_per_sheet)
+    write_exemptions(book, styles, document)
     widths = _column_widths(document.rows)
     summary = document.summary
     results = _SheetSeries(book, styles, "Results", widths, rows_per_sheet, summary.total)
@@ -120,6 +124,8 @@ class _SheetSeries:
                 sheet.write_string(row, column, value, self._styles.status[status])
             elif isinstance(value, str):
                 sheet.write_string(row, column, value)
+            elif isinstance(value, bool):
+                sheet.write_boolean(row, column, value)
             else:
                 sheet.write_number(row, column, value)
 

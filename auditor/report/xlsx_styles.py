@@ -6,7 +6,7 @@ from typing import Any
 
 import xlsxwriter
 
-from auditor.model import Status
+from auditor.model import Change, Status
 
 STATUS_COLOURS: dict[str, str] = {
     Status.CONFIGURED: "#C6EFCE",
@@ -18,6 +18,14 @@ STATUS_COLOURS: dict[str, str] = {
     Status.INVALID_URN: "#DDEBF7",
 }
 GOOD, BAD = "#C6EFCE", "#FFC7CE"
+# The Changes sheet: a regression reads like a failure, a fix like a pass; gone is greyed out
+# like a missing function. Unchanged URNs are not listed there.
+CHANGE_COLOURS: dict[str, str] = {
+    Change.REGRESSED: BAD,
+    Change.FIXED: GOOD,
+    Change.NEW: "#DDEBF7",
+    Change.GONE: "#D9D9D9",
+}
 HEADER_BLUE = "#1F4E78"
 _A4 = 9
 
@@ -48,6 +56,9 @@ class Styles:
         self.bad = add({"bg_color": BAD, "bold": True, "align": "left"})
         self.status = {
             status: add({"bg_color": colour}) for status, colour in STATUS_COLOURS.items()
+        }
+        self.change = {
+            change: add({"bg_color": colour}) for change, colour in CHANGE_COLOURS.items()
         }
 
 

@@ -34,6 +34,7 @@ _CHART_ROWS = 16  # rows the status chart covers (288 px at 20 px a row, and a m
 _CHART_COLUMN = 3  # D: beside the status, count, share table
 _LABEL_WIDTH = (30, 60)  # column A fits its longest label or key within these bounds
 _COLUMN_WIDTH = (12, 26)  # and the others their table headers and numbers within these
+_LISTED = 20  # records a section lists before pointing to the full list (a sheet, the JSON)
 
 
 def write_summary(book: xlsxwriter.Workbook, styles: Styles, document: ReportDocument) -> None:
@@ -65,8 +66,21 @@ class _Summary:
         self._crosstab("Functions by region and status", summary.by_region, "region")
         self._credentials()
         self._throttling()
-        self._free_form("Changes since the baseline", self.run.get("changes"))
-        self._free_form("Exemptions", self.run.get("exemptions"))
+        # Record tables put the URN last, where it runs on to the right instead of being cut
+        # (a URN names its region and project, so the gone list needs no columns for them).
+        document = self.document
+        self._free_form(
+            "Changes since the baseline",
+            self.run.get("changes"),
+            "the Changes sheet" if document.comparison is not None else "the JSON report",
+            ("previous_status", "urn"),
+        )
+        self._free_form(
+            "Exemptions",
+            self.run.get("exemptions"),
+            "the Exemptions sheet" if document.exemptions is not None else "the JSON report",
+            ("expires", "would_match", "owner", "reason", "urn"),
+        )
         self._settings()
         # Column A holds labels and keys; the columns after it share one width fitted to the
         # table headers, so the tables stacked below each other line up. Text in them (a
@@ -310,23 +324,48 @@ class _Summary:
                 [None, None, None, self.styles.rate],
             )
 
-    def _free_form(self, title: str, value: Any) -> None:
-        """A section of whatever shape the run gives: a table of records, or name: value."""
+    def _free_form(
+        self,
+        title: str,
+        value: Any,
+        full_list: str = "the JSON report",
+        columns: Sequence[str] = (),
+    ) -> None:
+        """A section of whatever shape the run gives: name: value lines, and tables of records
+        (the first `_LISTED`, then a note pointing to `full_list` for the rest) showing
+        `columns` in that order when given, else every key."""
         if not value:
             return
         self._heading(title)
         if isinstance(value, Mapping):
-            for key, item in flatten_settings(value):
-                self._fact(key, item)
-        elif isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
-            header = list(dict.fromkeys(k for record in value for k in record))
-            records = [[plain_value(r.get(k)) for k in header] for r in value]
-            self._table([str(h) for h in header], records)
+            after_table = False
+            for key, item in value.items():
+                if after_table:
+                    self.row += 1  # a blank line between a table and what follows
+                after_table = _is_records(item)
+                if after_table:
+                    self._fact(str(key), len(item))
+                    self._records(item, full_list, columns)
+                else:
+                    for label, plain in flatten_settings({key: item}):
+                        self._fact(label, plain)
+        elif _is_records(value):
+            self._records(value, full_list, columns)
         elif isinstance(value, list):
             for item in value:
                 self._note(str(plain_value(item)))
         else:
             self._fact(title, value)
+
+    def _records(
+        self, records: Sequence[Mapping[str, Any]], full_list: str, columns: Sequence[str]
+    ) -> None:
+        keys = list(dict.fromkeys(k for record in records[:_LISTED] for k in record))
+        header = [c for c in columns if c in keys] if columns else keys
+        shown = [[plain_value(r.get(k)) for k in header] for r in records[:_LISTED]]
+        self._table([str(h) for h in header], shown)
+        if len(records) > _LISTED:
+            self._note(f"… and {len(records) - _LISTED:,} more (see {full_list})")
 
     def _settings(self) -> None:
         settings = {k: v for k, v in self.run.get("settings", {}).items() if k != "credentials"}
@@ -335,3 +374,8 @@ class _Summary:
         self._heading("Settings")
         for key, value in flatten_settings(settings):
             self._fact(f"Setting: {key}", value)
+
+
+def _is_records(value: Any) -> bool:
+    """A non-empty list of mappings: shown as a table."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)

@@ -1,0 +1,339 @@
+"""Compare an audit with a baseline: the JSON report of an earlier run (`--baseline`).
+
+Each URN of this run gets a `change` (`auditor.model.Change`) from its status then and now;
+URNs of the baseline that this run did not audit are `gone`. URNs match by their exact text, as
+the input gave them (a URN with a version and the same URN without one are two entries).
+
+A baseline may hold a million rows, so it is read a row at a time where the report's layout
+allows (auditor writes one row per line) and kept as one status and one place per URN, never as
+rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, TextIO
+
+from auditor.errors import InputError
+from auditor.model import COLUMNS, Change, Row, Status
+
+SCHEMA_VERSION = 1  # the JSON report version this module reads (auditor.report.json_render)
+_RESULTS_LINE = '"results": ['  # in auditor's layout, the rows follow one per line
+_HINT = "give the <name>.json report of an earlier auditor run"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The statuses of an earlier run, by URN, and where each URN lives (for `gone` entries)."""
+
+    source: str
+    started_at: str
+    statuses: Mapping[str, Status]
+    places: Mapping[str, tuple[str, str]]  # urn -> (region, project_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEntry:
+    """One URN whose status changed, appeared or went away since the baseline."""
+
+    urn: str
+    change: Change
+    previous: Status | None
+    current: Status | None
+    region: str
+    project_id: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """This run beside the baseline: counts of every change, and each URN that is not
+    `unchanged` (this run's rows in order, then the gone ones in baseline order)."""
+
+    baseline: str
+    baseline_started_at: str
+    counts: dict[str, int]
+    entries: list[ChangeEntry]
+
+    def as_run_dict(self) -> dict[str, Any]:
+        """The JSON report's `run.changes`: counts and the gone URNs (the others carry their
+        `change` in their own row)."""
+        return {
+            "baseline": self.baseline,
+            "baseline_started_at": self.baseline_started_at,
+            "counts": dict(self.counts),
+            "gone": [
+                {
+                    "urn": entry.urn,
+                    "region": entry.region,
+                    "project_id": entry.project_id,
+                    "previous_status": entry.previous.value if entry.previous else None,
+                }
+                for entry in self.entries
+                if entry.change is Change.GONE
+            ],
+        }
+
+
+def change_of(previous: Status | None, current: Status | None) -> Change:
+    """How one URN changed between the baseline (`previous`) and this run (`current`).
+
+    `None` means the URN is not in that run. The rules, first match wins:
+
+    1. not in the baseline → `new`;
+    2. not in this run → `gone`;
+    3. `function_not_found` now, and not then → `gone` (the function was deleted);
+    4. not `configured` then, `configured` now → `fixed`;
+    5. `configured` then, anything else now → `regressed`: a compliance audit fails closed, so
+       an error, a throttled request or refused credentials, which cannot confirm the keys are
+       still there, count as a regression;
+    6. anything else → `unchanged` (e.g. `missing_keys` then and `error` now).
+    """
+    if previous is None:
+        return Change.NEW
+    if current is None:
+        return Change.GONE
+    if current is Status.FUNCTION_NOT_FOUND and previous is not Status.FUNCTION_NOT_FOUND:
+        return Change.GONE
+    if previous is not Status.CONFIGURED and current is Status.CONFIGURED:
+        return Change.FIXED
+    if previous is Status.CONFIGURED and current is not Status.CONFIGURED:
+        return Change.REGRESSED
+    return Change.UNCHANGED
+
+
+def compare(baseline: Baseline, rows: Sequence[Row]) -> tuple[list[Row], Comparison]:
+    """Set each row's `change` against the baseline, and list what changed.
+
+    A URN that appears in more than one row (which an audit never writes) gets its change in
+    each, and is counted and listed once.
+    """
+    counts = dict.fromkeys(Change, 0)
+    entries: list[ChangeEntry] = []
+    seen: set[str] = set()
+    marked: list[Row] = []
+    for row in rows:
+        previous = baseline.statuses.get(row.urn)
+        change = change_of(previous, row.status)
+        marked.append(_with_change(row, change.value))
+        if row.urn in seen:
+            continue
+        seen.add(row.urn)
+        counts[change] += 1
+        if change is not Change.UNCHANGED:
+            entries.append(
+                ChangeEntry(row.urn, change, previous, row.status, row.region, row.project_id)
+            )
+    for urn, previous in baseline.statuses.items():
+        if urn not in seen:
+            counts[Change.GONE] += 1
+            region, project_id = baseline.places.get(urn, ("", ""))
+            entries.append(ChangeEntry(urn, Change.GONE, previous, None, region, project_id))
+    comparison = Comparison(
+        baseline=baseline.source,
+        baseline_started_at=baseline.started_at,
+        counts={change.value: counts[change] for change in Change},
+        entries=entries,
+    )
+    return marked, comparison
+
+
+_ROW_VALUES = attrgetter(*COLUMNS)
+_CHANGE_COLUMN = COLUMNS.index("change")
+
+
+def _with_change(row: Row, change: str) -> Row:
+    """`dataclasses.replace(row, change=change)`, at a third of its cost: it runs once per row
+    of a run that may have a million."""
+    values = list(_ROW_VALUES(row))
+    values[_CHANGE_COLUMN] = change
+    return Row(*values)
+
+
+# -- reading a baseline ----------------------------------------------------------------------
+
+
+def load_baseline(path: Path) -> Baseline:
+    """Read the JSON report of an earlier run as a baseline.
+
+    Every problem is an `InputError` with one line naming the file (`--baseline FILE: ...`):
+    missing, a directory, not UTF-8, not JSON, a journal instead of a report, not an auditor
+    report, another schema_version, a row without a URN or with an unknown status. A URN listed
+    twice keeps its first row.
+    """
+    where = f"--baseline {path}"
+    if path.name.endswith(".jsonl"):
+        raise InputError(_journal_message(where, path))
+    with _reading(where):
+        with path.open("r", encoding="utf-8-sig") as stream:
+            streamed = _stream_report(where, path, stream)
+            if streamed is not None:
+                try:
+                    return _build(where, path, *streamed)
+                except _Layout:
+                    pass  # the head looked like auditor's, the rows did not
+        return _from_whole(where, path)
+
+
+@contextmanager
+def _reading(where: str) -> Iterator[None]:
+    """Turn the ways a file cannot be read into one-line `InputError`s."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{where}: is a directory; {_HINT}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not UTF-8 text; {_HINT}") from None
+    except OSError as exc:
+        raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _from_whole(where: str, path: Path) -> Baseline:
+    with path.open("r", encoding="utf-8-sig") as stream:
+        report = _load_whole(where, stream)
+    if not isinstance(report, dict):
+        raise InputError(f"{where}: not an auditor JSON report (not a JSON object); {_HINT}")
+    if "journal" in report:
+        raise InputError(_journal_message(where, path))
+    results = report.get("results")
+    if not isinstance(results, list):
+        raise InputError(f"{where}: not an auditor JSON report (no results list); {_HINT}")
+    return _build(where, path, report, iter(results))
+
+
+def _journal_message(where: str, path: Path) -> str:
+    name = path.name.removesuffix(".jsonl").removesuffix(".journal")
+    return (
+        f"{where}: is a run journal, not a report; pass the JSON report ({name}.json), "
+        f"or rebuild one with: auditor report {path} --format json"
+    )
+
+
+def _load_whole(where: str, stream: TextIO) -> Any:
+    try:
+        return json.load(stream)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); {_HINT}"
+        ) from None
+    except RecursionError:
+        raise InputError(f"{where}: not an auditor JSON report (nested too deeply)") from None
+
+
+def _stream_report(
+    where: str, path: Path, stream: TextIO
+) -> tuple[dict[str, Any], Iterator[Any]] | None:
+    """The report's head and its rows one at a time, when it has auditor's own layout: the
+    head, a `"results": [` line, then one row per line. None for any other layout (a compact
+    or re-indented report), which is then read whole."""
+    head_lines: list[str] = []
+    for line in stream:
+        if line.strip() == _RESULTS_LINE:
+            break
+        head_lines.append(line)
+        if len(head_lines) == 1:
+            if _is_journal_header(line):
+                raise InputError(_journal_message(where, path))
+            if not line.lstrip().startswith("{"):
+                return None
+        if len(head_lines) > 100_000:  # not auditor's layout: its head is a few hundred lines
+            return None
+    else:
+        return None
+    try:
+        head = json.loads("".join(head_lines) + '"results": []}')
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(head, dict):
+        return None
+    return head, _streamed_rows(stream)
+
+
+def _is_journal_header(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and "journal" in record and "results" not in record
+
+
+class _Layout(Exception):
+    """The rows are not one per line after all: read the file whole instead."""
+
+
+def _streamed_rows(stream: TextIO) -> Iterator[Any]:
+    for line in stream:
+        text = line.strip()
+        if text == "]":
+            return
+        try:
+            yield json.loads(text.removesuffix(","))
+        except ValueError:
+            raise _Layout from None
+    raise _Layout
+
+
+def _build(where: str, path: Path, head: Mapping[str, Any], results: Iterator[Any]) -> Baseline:
+    if "journal" in head:
+        raise InputError(_journal_message(where, path))
+    version = head.get("schema_version")
+    if "schema_version" not in head or not isinstance(head.get("run"), dict):
+        raise InputError(
+            f"{where}: not an auditor JSON report (no schema_version and run); {_HINT}"
+        )
+    if version != SCHEMA_VERSION:
+        shown = repr(version) if isinstance(version, int | float) else "unknown"
+        raise InputError(
+            f"{where}: JSON report schema_version {shown} is not supported "
+            f"(this auditor reads {SCHEMA_VERSION})"
+        )
+    started = head["run"].get("started_at")
+    statuses: dict[str, Status] = {}
+    places: dict[str, tuple[str, str]] = {}
+    shared: dict[tuple[str, str], tuple[str, str]] = {}  # one tuple per (region, project)
+    for index, record in enumerate(results):
+        urn, status, place = _entry(where, index, record)
+        if urn not in statuses:
+            statuses[urn] = status
+            places[urn] = shared.setdefault(place, place)
+    return Baseline(
+        source=str(path),
+        started_at=started if isinstance(started, str) else "",
+        statuses=statuses,
+        places=places,
+    )
+
+
+_STATUSES = {status.value: status for status in Status}
+
+
+def _entry(where: str, index: int, record: Any) -> tuple[str, Status, tuple[str, str]]:
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: results[{index}] is not a report row (not an object)")
+    urn = record.get("urn")
+    if not isinstance(urn, str) or not urn:
+        raise InputError(f"{where}: results[{index}] has no urn")
+    text = record.get("status")
+    status = _STATUSES.get(text) if isinstance(text, str) else None
+    if status is None:
+        if "status" not in record:
+            raise InputError(f"{where}: results[{index}] has no status")
+        raise InputError(
+            f"{where}: results[{index}] has an unknown status "
+            f"(expected one of: {', '.join(_STATUSES)})"
+        )
+    region, project_id = record.get("region"), record.get("project_id")
+    return (
+        urn,
+        status,
+        (
+            region if isinstance(region, str) else "",
+            project_id if isinstance(project_id, str) else "",
+        ),
+    )

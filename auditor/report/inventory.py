@@ -1,0 +1,64 @@
+"""Render a discovered inventory (what `auditor discover` found) as text, CSV or JSON.
+
+Every format can be read back by `auditor audit`: text is one URN per line, CSV has a
+`func_urn` column (with `runtime` and `memory_size`), JSON is shaped like a ListFunctions answer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from auditor.discovery import LISTING_FIELDS, ListedFunction, Listing
+from auditor.report.csv_render import escape_cell
+
+INVENTORY_FORMATS: tuple[str, ...] = ("txt", "csv", "json")
+INVENTORY_COLUMNS: tuple[str, ...] = (*LISTING_FIELDS, "tracing_supported")
+INVENTORY_SUFFIXES = {".txt": "txt", ".lst": "txt", ".csv": "csv", ".json": "json"}
+
+
+def inventory_format(name: str | None, chosen: str | None) -> str:
+    """The format for an output name: `--format` if given, else by suffix, else text."""
+    if chosen:
+        return "txt" if chosen == "text" else chosen
+    if name:
+        for suffix, fmt in INVENTORY_SUFFIXES.items():
+            if name.lower().endswith(suffix):
+                return fmt
+    return "txt"
+
+
+def render_inventory(
+    listings: Sequence[Listing],
+    functions: Sequence[ListedFunction],
+    fmt: str,
+    stream: BinaryIO,
+) -> None:
+    """Write `functions` (the listings' functions, maybe filtered) to `stream` as `fmt`."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=False)
+    try:
+        if fmt == "csv":
+            writer = csv.writer(text, lineterminator="\r\n")
+            writer.writerow(INVENTORY_COLUMNS)
+            for function in functions:
+                record = function.record()
+                writer.writerow(
+                    escape_cell("" if record[c] is None else record[c]) for c in INVENTORY_COLUMNS
+                )
+        elif fmt == "json":
+            document = {
+                "functions": [f.record() for f in functions],
+                "count": len(functions),
+                "projects": [listing.summary() for listing in listings],
+            }
+            json.dump(document, text, ensure_ascii=False, indent=1)
+            text.write("\n")
+        else:
+            for function in functions:
+                text.write(function.func_urn + "\n")
+        text.flush()
+    finally:
+        text.detach()
