@@ -66,6 +66,7 @@ class _Summary:
         self._crosstab("Functions by region and status", summary.by_region, "region")
         self._credentials()
         self._throttling()
+        self._free_form("Discovery", self.run.get("discovery"), "the JSON report", ())
         # Record tables put the URN last, where it runs on to the right instead of being cut
         # (a URN names its region and project, so the gone list needs no columns for them).
         document = self.document
@@ -165,8 +166,12 @@ class _Summary:
         parts = [
             f"{summary.total:,} functions",
             f"{summary.total - configured:,} not configured",
-            "complete" if self.run.get("complete") else "PARTIAL: the run was interrupted",
         ]
+        if summary.exempt:
+            parts.append(f"{summary.exempt:,} of them exempt")
+        if summary.changes is not None:
+            parts.append(f"{summary.changes.get('regressed', 0):,} regressed since the baseline")
+        parts.append("complete" if self.run.get("complete") else "PARTIAL: the run was interrupted")
         if self.run.get("started_at"):
             parts.append(f"started {self.run['started_at']} UTC")
         self.sheet.write_string(1, 0, " · ".join(parts), self.styles.subtitle)
