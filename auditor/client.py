@@ -10,7 +10,6 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
@@ -110,12 +109,17 @@ class TracingClient:
         return await self._get(urn.project_id, self.endpoint(urn) + path)
 
     async def _get(self, project_id: str, url: str) -> Probe:
+        probe, _ = await self._fetch(project_id, url, _MAX_BODY)
+        return probe
+
+    async def _fetch(self, project_id: str, url: str, limit: int) -> tuple[Probe, bytes]:
+        """One signed GET: the probe, and the body (up to `limit` bytes) of any answer."""
         try:
             headers, credential = await self._credentials.headers(
                 project_id, "GET", url, _BASE_HEADERS
             )
         except CredentialsUnavailable as exc:
-            return Probe(None, ErrorKind.CREDENTIALS, error_msg=str(exc)[:_MAX_MESSAGE])
+            return Probe(None, ErrorKind.CREDENTIALS, error_msg=str(exc)[:_MAX_MESSAGE]), b""
         started = time.perf_counter()
         try:
             # No redirects: aiohttp would carry X-Auth-Token to whatever host a 3xx names, and
@@ -126,22 +130,19 @@ class TracingClient:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                body = await _read_capped(response)
-                return _probe_from_answer(response, body, _elapsed_ms(started), credential)
+                body = await _read_capped(response, limit)
+                probe = _probe_from_answer(response, body, _elapsed_ms(started), credential)
+                return probe, body
         except TimeoutError:
+            message = f"no answer within {self._timeout_s:g} s"
             return Probe(
-                None,
-                ErrorKind.TIMEOUT,
-                error_msg=f"no answer within {self._timeout_s:g} s",
-                elapsed_ms=_elapsed_ms(started),
-            )
+                None, ErrorKind.TIMEOUT, error_msg=message, elapsed_ms=_elapsed_ms(started)
+            ), b""
         except (aiohttp.ClientError, OSError) as exc:
+            message = _describe_exception(exc)
             return Probe(
-                None,
-                ErrorKind.CONNECTION,
-                error_msg=_describe_exception(exc),
-                elapsed_ms=_elapsed_ms(started),
-            )
+                None, ErrorKind.CONNECTION, error_msg=message, elapsed_ms=_elapsed_ms(started)
+            ), b""
 
     # -- discovery (ListFunctions) ----------------------------------------------------------
 
@@ -167,29 +168,8 @@ class TracingClient:
             f"{self.region_endpoint(region)}/v2/{project_id}/fgs/functions"
             f"?marker={marker}&maxitems={maxitems}"
         )
-        try:
-            headers, credential = await self._credentials.headers(
-                project_id, "GET", url, _BASE_HEADERS
-            )
-        except CredentialsUnavailable as exc:
-            return Probe(None, ErrorKind.CREDENTIALS, error_msg=str(exc)[:_MAX_MESSAGE]), b""
-        started = time.perf_counter()
-        try:
-            async with self._session.get(
-                URL(url, encoded=True),
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                body = await _read_capped(response, LIST_MAX_BODY)
-                probe = _probe_from_answer(response, body, _elapsed_ms(started))
-                probe = replace(probe, credential=credential)
-                return probe, body if response.status == 200 else b""
-        except TimeoutError:
-            message = f"no answer within {self._timeout_s:g} s"
-            return Probe(None, ErrorKind.TIMEOUT, error_msg=message), b""
-        except (aiohttp.ClientError, OSError) as exc:
-            return Probe(None, ErrorKind.CONNECTION, error_msg=_describe_exception(exc)), b""
+        probe, body = await self._fetch(project_id, url, LIST_MAX_BODY)
+        return probe, body if probe.http_status == 200 else b""
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int = _MAX_BODY) -> bytes:
