@@ -162,3 +162,45 @@ def test_no_secret_in_help_or_usage_errors(tmp_path: Path) -> None:
     out.mkdir()
     (out / "placeholder").write_text("")
     assert_nothing_leaks(out, *texts)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_no_secret_in_discovery_or_its_outputs(
+    emulator: EmulatorProcess, tmp_path: Path, case: str
+) -> None:
+    """`audit --discover` (ListFunctions pages, the inventory, run.discovery) and `discover`
+    to a file, under every credential method, right and wrong."""
+    env, extras = CASES[case]
+    scope: list[str] = []
+    for project in emulator.fleet.project_ids:
+        scope += ["--project", project]
+    scope += ["--region", "cn-north-4"]
+    common = ["--endpoint", emulator.url, "--iam-endpoint", emulator.url, "--retries", "0"]
+    if "file" in extras:
+        common += ["--credentials", str(credentials_file(tmp_path, emulator.fleet.project_ids[0]))]
+    out = tmp_path / "out"
+    audit = run_cli(
+        "audit",
+        "--discover",
+        *scope,
+        *common,
+        "-o",
+        str(out),
+        "--name",
+        "d",
+        "--rate",
+        "0",
+        env=env,
+    )
+    refused = case.endswith(("wrong", "security-token"))  # the emulator knows no such token
+    # Every listing refused: nothing to audit, one line and exit 2 (the inventory is written).
+    assert audit.returncode == (2 if refused else 1), audit.stderr
+    assert (out / "d.inventory.csv").exists()
+    listing = run_cli("discover", *scope, *common, "-o", str(out / "fleet.json"), env=env)
+    assert listing.returncode in (0, 1), listing.stderr
+    assert (out / "fleet.json").exists()
+    if refused:
+        assert "nothing to audit: the listing of every project failed" in audit.stderr
+        assert listing.returncode == 1
+    texts = (audit.stdout, audit.stderr, listing.stdout, listing.stderr)
+    assert_nothing_leaks(out, *texts)

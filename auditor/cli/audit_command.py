@@ -91,6 +91,11 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         inputs, skipped = _only_supported(inputs)
         discovered |= {"only_supported": True, "unsupported_skipped": skipped}
     if not inputs.targets:
+        if discovered and not discovered["complete"]:
+            raise UsageError(
+                "nothing to audit: the listing of every project failed (see the lines above); "
+                "check the credentials, --endpoint and the project ids"
+            )
         what = ", ".join(args.inputs) or "the discovered projects"
         raise UsageError(f"no URNs found in {what}")
     if source is None:
