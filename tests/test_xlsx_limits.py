@@ -99,9 +99,12 @@ def read_sheet(book: Any, name: str) -> SheetContents:
     count, first, last = 0, (), ()
     for values in rows:
         count += 1
+        # With the dimension reset, a row ends at its last written cell: trailing empty
+        # columns (no exemption reason) come back as nothing, so pad them as None.
+        padded = tuple(values) + (None,) * (len(COLUMNS) - len(values))
         if count == 1:
-            first = tuple(values)
-        last = tuple(values)
+            first = padded
+        last = padded
     return SheetContents(count, last, first)
 
 
