@@ -1,6 +1,6 @@
 """The pacing as it was before this benchmark: asyncio-throttle polled by every waiting worker.
 
-Kept only to measure what queueing the waiters behind one poller saved (CPU share and achieved
+Kept only to measure what the schedule-based pacer in front of it saved (CPU share and achieved
 rate at concurrency 256).
 """
 

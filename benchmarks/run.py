@@ -315,8 +315,8 @@ def measure_profiles(results: Results, server: emu.Emulator, sizes: Sizes) -> No
         f" ({hot.requests / hot.wall_s:,.0f} req/s under cProfile)"
     ] = hot.top
     for label, throttles in (
-        ("asyncio-throttle, one poller (now)", Throttles(1000)),
-        ("asyncio-throttle polled by every waiter (before)", LegacyThrottles(1000)),
+        ("schedule pacer, asyncio-throttle as the cap (now)", Throttles(1000)),
+        ("asyncio-throttle polled by every waiter (first version)", LegacyThrottles(1000)),
     ):
         server.reset()
         run = profile_audit(server.url, urns[: sizes.throttle], throttles, 256)
