@@ -56,5 +56,8 @@ def demo_command(args: argparse.Namespace) -> int:
     console.finish()
     if not args.quiet:
         print(summary_table(result.summary, report_paths(result)))
-        print("\nnext: open the .xlsx, or audit your own list: auditor audit URNS.txt --help")
+        print(
+            "\nnext: open the .xlsx, or audit your own fleet: auditor audit URNS.txt, "
+            "or auditor audit --discover --project ID --region R (see --help)"
+        )
     return EXIT_SIGNAL[caught] if caught else EXIT_OK
