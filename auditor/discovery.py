@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from auditor.classify import is_auth_failure
+from auditor.breaker import CredentialGuard
+from auditor.classify import credentials_accepted, is_auth_failure
 from auditor.inputs import Entry
 from auditor.model import ErrorKind, Probe, ProjectScope, tracing_supported
 from auditor.retry import RetryPolicy
-from auditor.throttle import Throttles
+from auditor.throttle import Throttle, Throttles
 
 MAX_ITEMS = 400  # the API's largest page
 LISTING_FIELDS: tuple[str, ...] = (
@@ -46,6 +47,9 @@ class Lister(Protocol):
 
     async def refresh_project(self, project_id: str, rejected: str) -> bool:
         """Credentials tagged `rejected` were refused: True if fresh ones are worth a retry."""
+
+    def project_scopes(self, project_id: str) -> tuple[str, ...]:
+        """The credential scopes requests in `project_id` are sent under."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,7 @@ class Discoverer:
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     max_pages: int = 100_000  # a server that keeps paging forever is stopped here
+    guard: CredentialGuard = field(default_factory=CredentialGuard)
 
     async def discover(self, scopes: Sequence[ProjectScope]) -> list[Listing]:
         """List every scope, in parallel; the listings come back in the order asked."""
@@ -206,24 +211,15 @@ class Discoverer:
             marker = following
 
     async def _ask(self, scope: ProjectScope, marker: int, listing: Listing) -> tuple[Probe, bytes]:
-        """One page, retried like an audit request; one fresh credential after a refusal."""
+        """One page, retried like an audit request."""
         throttle = self.throttles.for_endpoint(self.lister.region_endpoint(scope.region))
         attempts = 0
-        refreshed = False
         while True:
-            await throttle.acquire()
-            probe, body = await self.lister.list_functions(
-                scope.project_id, scope.region, marker, self.page_size
-            )
+            probe, body = await self._guarded(scope, marker, listing, throttle)
             attempts += 1
-            if probe.error_kind is not ErrorKind.CREDENTIALS:
-                listing.requests += 1
+            if probe.http_status is None and probe.error_kind is ErrorKind.CREDENTIALS:
+                return probe, body
             if is_auth_failure(probe):
-                if not refreshed and await self.lister.refresh_project(
-                    scope.project_id, probe.credential
-                ):
-                    refreshed = True
-                    continue
                 return probe, body
             delay = self.policy.delay(probe, attempts, self.rng)
             if probe.http_status == 429:
@@ -234,6 +230,38 @@ class Discoverer:
                     await self.sleep(delay)
             if delay is None:
                 return probe, body
+
+    async def _guarded(
+        self, scope: ProjectScope, marker: int, listing: Listing, throttle: Throttle
+    ) -> tuple[Probe, bytes]:
+        """One attempt under the audit's credential guard (probation, one fresh credential
+        after a refusal, the breaker): a bad access key is refused a few times, not once per
+        project, so the gateway never locks it."""
+        scopes = self.lister.project_scopes(scope.project_id)
+        async with self.guard.admitted(scopes):
+            for retry in (False, True):
+                blocked = self.guard.blocked(scopes)
+                if blocked is not None:
+                    return Probe(None, ErrorKind.CREDENTIALS, error_msg=blocked), b""
+                await throttle.acquire()
+                probe, body = await self.lister.list_functions(
+                    scope.project_id, scope.region, marker, self.page_size
+                )
+                if probe.error_kind is not ErrorKind.CREDENTIALS:
+                    listing.requests += 1
+                if not is_auth_failure(probe):
+                    if credentials_accepted(probe):
+                        self.guard.accepted(scopes)
+                    return probe, body
+                if (
+                    not retry
+                    and self.guard.may_refresh(scopes)
+                    and await self.lister.refresh_project(scope.project_id, probe.credential)
+                ):
+                    continue  # one retry with a fresh credential
+                self.guard.refused(scopes, after_refresh=retry)
+                return probe, body
+        raise AssertionError("unreachable: the second pass always returns")
 
 
 def _failure(probe: Probe) -> str:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from auditor.breaker import GATEWAY_LOCK_AFTER
 from auditor.cli import main
 from auditor.cli.discover_command import NO_SCOPES
-from auditor.emulator import Behaviour
+from auditor.emulator import DEFAULT_AK, DEFAULT_SK, Behaviour
 from auditor.model import tracing_supported
 from auditor.urn import parse_urn
 from tests.conftest import EmulatorProcess, emulator_stats, run_cli, start_emulator
@@ -287,3 +288,26 @@ def test_an_output_suffix_of_another_format_is_refused(
     assert len(err.strip().splitlines()) == 1
     assert "write .txt, .csv or .json" in err
     assert not target.exists()
+
+
+def test_a_wrong_secret_key_is_not_hammered_across_projects(tmp_path: Path) -> None:
+    """Six projects listed in parallel under one bad access key: the credential guard lets a
+    few failed signatures through, not one per project, so the gateway (which locks a key
+    after five in a row) never locks it, and the right key still works afterwards."""
+    child, emulator = start_emulator(tmp_path, functions=120, seed=3, projects=6, regions=(REGION,))
+    try:
+        scope = scope_args(*emulator.fleet.project_ids)
+        common = ("discover", "--endpoint", emulator.url, *scope, "--retries", "0")
+        wrong = {"HUAWEICLOUD_SDK_AK": DEFAULT_AK, "HUAWEICLOUD_SDK_SK": "wrong-secret-key"}
+        refused = run_cli(*common, env=wrong)
+        assert refused.returncode == 1, refused.stderr
+        stats = emulator_stats(emulator)
+        assert 1 <= stats["by_status"].get("401", 0) <= GATEWAY_LOCK_AFTER - 1
+        right = {"HUAWEICLOUD_SDK_AK": DEFAULT_AK, "HUAWEICLOUD_SDK_SK": DEFAULT_SK}
+        accepted = run_cli(*common, env=right)
+        assert accepted.returncode == 0, accepted.stderr
+        assert len(accepted.stdout.split()) == len(
+            [f for f in emulator.fleet.functions if f.behaviour is not Behaviour.DELETED]
+        )
+    finally:
+        child.stop()

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from auditor.breaker import CredentialGuard
 from auditor.cli.console import LOG
 from auditor.client import TracingClient
 from auditor.config import Settings, load_config, pair_scopes, resolve_settings
@@ -80,7 +81,10 @@ async def discover(
     regions = {scope.project_id: scope.region for scope in scopes}
     async with api_client(settings, source, regions) as client:
         discoverer = Discoverer(
-            client, Throttles(settings.rate or None), RetryPolicy(retries=settings.retries)
+            client,
+            Throttles(settings.rate or None),
+            RetryPolicy(retries=settings.retries),
+            guard=CredentialGuard(settings.auth_failures),
         )
         return await discoverer.discover(scopes)
 
