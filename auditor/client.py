@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -174,6 +175,11 @@ class TracingClient:
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int = _MAX_BODY) -> bytes:
     """The whole body however many pieces it comes in, but never more than `limit`."""
+    length = response.content_length
+    if length is not None and length <= limit and "Content-Encoding" not in response.headers:
+        # The usual small answer of a declared size: one read, as a bare client does it. Not
+        # for a compressed body: its declared size says nothing of what it inflates to.
+        return (await response.read())[:limit]
     chunks: list[bytes] = []
     size = 0
     while size < limit:
@@ -195,10 +201,13 @@ def _describe_exception(exc: BaseException) -> str:
     return (f"{name}: {text}" if text else name)[:_MAX_MESSAGE]
 
 
+_STATUSES = {status: status for status in range(100, 600)}
+
+
 def _probe_from_answer(
     response: aiohttp.ClientResponse, body: bytes, elapsed: float, credential: str = ""
 ) -> Probe:
-    status = response.status
+    status = _STATUSES.get(response.status, response.status)  # one int object per status
     headers = response.headers
     request_id = headers.get("X-Request-Id", "")
     retry_after = parse_retry_after(headers.get("Retry-After"))
@@ -218,10 +227,11 @@ def _probe_from_answer(
     code = data.get("error_code")
     msg = data.get("error_msg")
     ak = data.get("tracing_ak")
+    # Error codes and messages repeat across a fleet; interned, a million rows share them.
     return Probe(
         http_status=status,
-        error_code=code[:_MAX_MESSAGE] if isinstance(code, str) else "",
-        error_msg=msg[:_MAX_MESSAGE] if isinstance(msg, str) else "",
+        error_code=sys.intern(code[:_MAX_MESSAGE]) if isinstance(code, str) else "",
+        error_msg=sys.intern(msg[:_MAX_MESSAGE]) if isinstance(msg, str) else "",
         tracing_ak=ak if isinstance(ak, str) else None,
         request_id=request_id,
         retry_after=retry_after,

@@ -12,13 +12,13 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from auditor.errors import InputError, InvalidUrn
 from auditor.model import Target
-from auditor.urn import FunctionUrn, parse_urn
+from auditor.urn import parse_urn
 
 URN_COLUMNS = ("urn", "func_urn", "function_urn")
 FORMATS = ("txt", "csv", "xlsx", "json")
@@ -76,7 +76,7 @@ def read_inputs(
         if name == "-":
             if stdin is None:
                 raise InputError("'-' given but no standard input is available")
-            fmt, entries = parse_stream(stdin, "stdin")
+            fmt, entries = _stream_entries(stdin, "stdin")
         else:
             fmt, entries = _parse_path(Path(name))
         count = merged.add_all(entries)
@@ -99,16 +99,26 @@ def from_lines(lines: Iterable[str], label: str) -> InputSet:
 
 def parse_stream(stream: BinaryIO, label: str, fmt: str | None = None) -> tuple[str, list[Entry]]:
     """Parse one input; `fmt` comes from the file name, or is sniffed from the content."""
+    fmt, entries = _stream_entries(stream, label, fmt)
+    return fmt, list(entries)
+
+
+def _stream_entries(
+    stream: BinaryIO, label: str, fmt: str | None = None
+) -> tuple[str, Iterator[Entry]]:
+    """`parse_stream`, with the entries made as they are consumed: a million-line input is
+    merged entry by entry, never held as a list of entries (nor its raw bytes beside its text)."""
     data = stream.read()
     fmt = fmt or sniff_format(data)
     if fmt == "xlsx":
-        return fmt, list(_xlsx_entries(data, label))
+        return fmt, iter(list(_xlsx_entries(data, label)))  # read errors surface here, now
     text = _decode(data, label)
+    del data
     if fmt == "json":
-        return fmt, list(_json_entries(text, label))
+        return fmt, _json_entries(text, label)
     if fmt == "csv":
-        return fmt, list(_csv_entries(text, label))
-    return fmt, list(_text_entries(text, label))
+        return fmt, _csv_entries(text, label)
+    return fmt, _text_entries(text, label)
 
 
 def sniff_format(data: bytes) -> str:
@@ -129,13 +139,13 @@ def sniff_format(data: bytes) -> str:
     return "txt"
 
 
-def _parse_path(path: Path) -> tuple[str, list[Entry]]:
+def _parse_path(path: Path) -> tuple[str, Iterator[Entry]]:
     label = str(path)
     if path.is_dir():
         raise InputError(f"{label}: is a directory, not a URN list")
     try:
         with path.open("rb") as stream:
-            fmt, entries = parse_stream(stream, label, _SUFFIXES.get(path.suffix.lower()))
+            fmt, entries = _stream_entries(stream, label, _SUFFIXES.get(path.suffix.lower()))
     except FileNotFoundError:
         raise InputError(f"{label}: no such file") from None
     except PermissionError:
@@ -157,10 +167,21 @@ def _decode(data: bytes, label: str) -> str:
 
 
 def _text_entries(text: str, label: str) -> Iterator[Entry]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         entry = line.split("#", 1)[0].strip()
         if entry:
             yield Entry(entry, f"{label}:{number}")
+
+
+def _lines(text: str, piece: int = 1 << 20) -> Iterator[str]:
+    """`text.splitlines()`, a piece at a time: a million-line list is never built. Pieces end
+    just after a line feed, so no line (nor a CR LF pair) is ever cut in two."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + piece)
+        end = len(text) if end < 0 else end + 1
+        yield from text[start:end].splitlines()
+        start = end
 
 
 def _csv_entries(text: str, label: str) -> Iterator[Entry]:
@@ -276,51 +297,35 @@ def _shown(text: str) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
 
 
-@dataclass(slots=True)
-class _Seen:
-    where: str
-    parsed: FunctionUrn | None
-    reason: str
-    count: int = 1
-    runtime: str = ""
-    memory_size: int | None = None
-
-
 class _Merger:
     """Merges entries into distinct targets, keeping the first place each appeared."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, _Seen] = {}
+        # The targets themselves, by entry text: nothing per entry is held twice. A duplicate
+        # (rare) replaces its target with one counting it.
+        self._seen: dict[str, Target] = {}
 
     def add_all(self, entries: Iterable[Entry]) -> int:
         count = 0
+        seen = self._seen
         for entry in entries:
             count += 1
-            seen = self._seen.get(entry.text)
-            if seen is not None:
-                seen.count += 1
+            text = entry.text
+            target = seen.get(text)
+            if target is not None:
+                seen[text] = replace(target, occurrences=target.occurrences + 1)
             elif entry.problem:
-                self._seen[entry.text] = _Seen(entry.where, None, entry.problem)
+                seen[text] = Target(text, None, entry.where, 1, entry.problem)
             else:
                 try:
-                    parsed = parse_urn(entry.text)
-                    self._seen[entry.text] = _Seen(
-                        entry.where, parsed, "", 1, entry.runtime, entry.memory_size
-                    )
+                    parsed = parse_urn(text)
                 except InvalidUrn as exc:
-                    self._seen[entry.text] = _Seen(entry.where, None, str(exc))
+                    seen[text] = Target(text, None, entry.where, 1, str(exc))
+                else:
+                    seen[text] = Target(
+                        text, parsed, entry.where, 1, "", entry.runtime, entry.memory_size
+                    )
         return count
 
     def targets(self) -> list[Target]:
-        return [
-            Target(
-                text,
-                seen.parsed,
-                seen.where,
-                seen.count,
-                seen.reason,
-                seen.runtime,
-                seen.memory_size,
-            )
-            for text, seen in self._seen.items()
-        ]
+        return list(self._seen.values())

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 from auditor.errors import InvalidUrn
@@ -66,4 +67,7 @@ def parse_urn(text: str) -> FunctionUrn:
     qualifier = rest[0] if rest else ""
     if rest and not (_ALIAS.match(qualifier) or _VERSION.match(qualifier)):
         raise InvalidUrn(f"qualifier {qualifier!r} is neither a version nor '!alias'")
-    return FunctionUrn(region, project_id, package, name, qualifier)
+    # A fleet has few regions, projects and packages: a million URNs share one string each.
+    return FunctionUrn(
+        sys.intern(region), sys.intern(project_id), sys.intern(package), name, qualifier
+    )

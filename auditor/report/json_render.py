@@ -10,6 +10,10 @@ from auditor.report.tables import ReportDocument
 from auditor.rows import to_record
 
 SCHEMA_VERSION = 1
+# One encoder for every row: `json.dumps` with options builds a new encoder per call. Its
+# output is `json.dumps(record, ensure_ascii=False)`'s; rows are flat, so no circular check.
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+_BATCH_ROWS = 512  # rows joined into one write
 
 
 def render_json(document: ReportDocument, stream: BinaryIO) -> None:
@@ -22,8 +26,15 @@ def render_json(document: ReportDocument, stream: BinaryIO) -> None:
     }
     text = json.dumps(head, ensure_ascii=False, indent=2)
     stream.write(text[: text.rindex("}")].rstrip().encode() + b',\n  "results": [')
-    separator = b"\n    "
+    encode = _ROW_ENCODER.encode
+    separator = "\n    "
+    batch: list[str] = []
     for row in document.rows:
-        stream.write(separator + json.dumps(to_record(row), ensure_ascii=False).encode())
-        separator = b",\n    "
+        batch.append(encode(to_record(row)))
+        if len(batch) >= _BATCH_ROWS:
+            stream.write((separator + ",\n    ".join(batch)).encode())
+            batch.clear()
+            separator = ",\n    "
+    if batch:
+        stream.write((separator + ",\n    ".join(batch)).encode())
     stream.write(b"\n  ]\n}\n")
