@@ -157,15 +157,15 @@ def _with_change(row: Row, change: str) -> Row:
 # -- reading a baseline ----------------------------------------------------------------------
 
 
-def load_baseline(path: Path) -> Baseline:
+def load_baseline(path: Path, label: str = "--baseline") -> Baseline:
     """Read the JSON report of an earlier run as a baseline.
 
-    Every problem is an `InputError` with one line naming the file (`--baseline FILE: ...`):
+    Every problem is an `InputError` with one line naming the file (`<label> FILE: ...`):
     missing, a directory, not UTF-8, not JSON, a journal instead of a report, not an auditor
     report, another schema_version, a row without a URN or with an unknown status. A URN listed
     twice keeps its first row.
     """
-    where = f"--baseline {path}"
+    where = f"{label} {path}"
     if path.name.endswith(".jsonl"):
         raise InputError(_journal_message(where, path))
     with _reading(where):

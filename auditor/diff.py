@@ -40,7 +40,7 @@ def diff_reports(
     fail_on_changes: frozenset[Change] = frozenset({Change.REGRESSED}),
 ) -> DiffResult:
     """Mark `new`'s rows against `old`; nothing is sent anywhere."""
-    baseline = load_baseline(old)
+    baseline = load_baseline(old, label="diff OLD")
     later = load_source(new)
     if later.kind != "report":
         raise InputError(f"{new}: is a journal; give the <name>.json report of the later run")

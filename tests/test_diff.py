@@ -100,3 +100,10 @@ def test_a_diff_of_a_report_rebuilt_from_a_journal_is_a_valid_report(tmp_path: P
     validate_report(document)
     assert document["summary"]["changes"]["regressed"] == 1
     assert document["run"]["changes"]["baseline"] == str(old)
+
+
+def test_a_missing_old_report_is_named_as_the_diffs_old_side(tmp_path: Path) -> None:
+    new = report(tmp_path, "new", [make_row(0)])
+    with pytest.raises(InputError) as caught:
+        diff_reports(tmp_path / "missing.json", new)
+    assert str(caught.value) == f"diff OLD {tmp_path / 'missing.json'}: no such file"
