@@ -9,6 +9,7 @@ the functions of its pages that did arrive are kept.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -16,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from auditor.breaker import CredentialGuard
-from auditor.classify import credentials_accepted, is_auth_failure
-from auditor.inputs import Entry
-from auditor.model import ErrorKind, Probe, ProjectScope, tracing_supported
+from auditor.inputs import Entry, memory_size_of
+from auditor.model import Probe, ProjectScope, tracing_supported
 from auditor.retry import RetryPolicy
-from auditor.throttle import Throttle, Throttles
+from auditor.runner import RunTally, ask
+from auditor.throttle import Throttles
 
 MAX_ITEMS = 400  # the API's largest page
 LISTING_FIELDS: tuple[str, ...] = (
@@ -140,7 +141,7 @@ def parse_page(body: bytes) -> Page:
                 package=_text(item.get("package")),
                 runtime=_text(item.get("runtime")),
                 version=_text(item.get("version")),
-                memory_size=_whole(item.get("memory_size")),
+                memory_size=memory_size_of(item.get("memory_size")),
                 last_modified=_text(item.get("last_modified")),
             )
         )
@@ -211,57 +212,30 @@ class Discoverer:
             marker = following
 
     async def _ask(self, scope: ProjectScope, marker: int, listing: Listing) -> tuple[Probe, bytes]:
-        """One page, retried like an audit request."""
-        throttle = self.throttles.for_endpoint(self.lister.region_endpoint(scope.region))
-        attempts = 0
-        while True:
-            probe, body = await self._guarded(scope, marker, listing, throttle)
-            attempts += 1
-            if probe.http_status is None and probe.error_kind is ErrorKind.CREDENTIALS:
-                return probe, body
-            if is_auth_failure(probe):
-                return probe, body
-            delay = self.policy.delay(probe, attempts, self.rng)
-            if probe.http_status == 429:
-                throttle.throttled(delay if delay is not None else self.policy.throttle_wait[0])
-            else:
-                throttle.succeeded()
-                if delay is not None:
-                    await self.sleep(delay)
-            if delay is None:
-                return probe, body
+        """One page, asked the way the audit asks (`auditor.runner.ask`): throttled, retried,
+        under the credential guard, so a bad access key is refused a few times in all rather
+        than once per project (the gateway locks it at five)."""
+        lister, project_id = self.lister, scope.project_id
+        body = b""
 
-    async def _guarded(
-        self, scope: ProjectScope, marker: int, listing: Listing, throttle: Throttle
-    ) -> tuple[Probe, bytes]:
-        """One attempt under the audit's credential guard (probation, one fresh credential
-        after a refusal, the breaker): a bad access key is refused a few times, not once per
-        project, so the gateway never locks it."""
-        scopes = self.lister.project_scopes(scope.project_id)
-        async with self.guard.admitted(scopes):
-            for retry in (False, True):
-                blocked = self.guard.blocked(scopes)
-                if blocked is not None:
-                    return Probe(None, ErrorKind.CREDENTIALS, error_msg=blocked), b""
-                await throttle.acquire()
-                probe, body = await self.lister.list_functions(
-                    scope.project_id, scope.region, marker, self.page_size
-                )
-                if probe.error_kind is not ErrorKind.CREDENTIALS:
-                    listing.requests += 1
-                if not is_auth_failure(probe):
-                    if credentials_accepted(probe):
-                        self.guard.accepted(scopes)
-                    return probe, body
-                if (
-                    not retry
-                    and self.guard.may_refresh(scopes)
-                    and await self.lister.refresh_project(scope.project_id, probe.credential)
-                ):
-                    continue  # one retry with a fresh credential
-                self.guard.refused(scopes, after_refresh=retry)
-                return probe, body
-        raise AssertionError("unreachable: the second pass always returns")
+        async def send() -> Probe:
+            nonlocal body
+            probe, body = await lister.list_functions(
+                project_id, scope.region, marker, self.page_size
+            )
+            return probe
+
+        tally = RunTally()
+        asked = await ask(
+            self,
+            lister.region_endpoint(scope.region),
+            lister.project_scopes(project_id),
+            send,
+            functools.partial(lister.refresh_project, project_id),
+            tally,
+        )
+        listing.requests += tally.requests
+        return asked.probe, body
 
 
 def _failure(probe: Probe) -> str:

@@ -228,14 +228,16 @@ def _table_entries(rows: Iterable[tuple[int, list[str]]], label: str) -> Iterato
         value = cells[column] if column < len(cells) else ""
         if value:
             runtime = _cell(cells, runtime_at)
-            yield Entry(value, f"{label}:{number}", "", runtime, _memory(_cell(cells, memory_at)))
+            yield Entry(
+                value, f"{label}:{number}", "", runtime, memory_size_of(_cell(cells, memory_at))
+            )
 
 
 def _cell(cells: list[str], index: int | None) -> str:
     return cells[index] if index is not None and index < len(cells) else ""
 
 
-def _memory(value: object) -> int | None:
+def memory_size_of(value: object) -> int | None:
     """A memory size in MB from a cell or JSON value; None when absent or not a number."""
     if isinstance(value, bool):
         return None
@@ -285,7 +287,9 @@ def _json_entries(text: str, label: str) -> Iterator[Entry]:
             if value is not None:
                 runtime = item.get("runtime")
                 runtime = runtime.strip() if isinstance(runtime, str) else ""
-                yield Entry(value.strip(), where, "", runtime, _memory(item.get("memory_size")))
+                yield Entry(
+                    value.strip(), where, "", runtime, memory_size_of(item.get("memory_size"))
+                )
             else:
                 yield Entry(_shown(json.dumps(item)), where, "object has no func_urn/urn field")
         else:

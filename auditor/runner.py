@@ -8,6 +8,7 @@ in exactly one `sink(index, row)` call, except those left when `stop` is set.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -137,8 +138,15 @@ class Runner:
             first.setdefault(urn.project_id, urn)
 
         async def check(urn: FunctionUrn) -> tuple[str, str]:
-            throttle = self.throttles.for_endpoint(self.prober.endpoint(urn))
-            sent = await self._guarded(urn, throttle, self.prober.preflight, tally)
+            prober = self.prober
+            sent = await guarded(
+                self,
+                self.throttles.for_endpoint(prober.endpoint(urn)),
+                prober.scopes(urn),
+                functools.partial(prober.preflight, urn),
+                functools.partial(prober.refresh, urn),
+                tally,
+            )
             probe = sent.probe
             if credentials_accepted(probe):
                 return urn.project_id, "ok"
@@ -153,84 +161,141 @@ class Runner:
     async def _audit_one(self, target: Target, tally: RunTally) -> Row:
         urn = target.parsed
         assert urn is not None
-        endpoint = self.prober.endpoint(urn)
-        throttle = self.throttles.for_endpoint(endpoint)
-        attempts, elapsed = 0, 0.0
-        while True:
-            sent = await self._guarded(urn, throttle, self.prober.probe, tally)
-            probe = sent.probe
-            attempts += sent.requests
-            elapsed += sent.elapsed_ms
-            if sent.skipped:
-                tally.skipped += 1
-                break
-            if is_auth_failure(probe):
-                break
-            delay = self.policy.delay(probe, max(attempts, 1), self.rng)
-            if probe.http_status == 429:
-                # Every worker on this endpoint waits and the endpoint slows down, not only
-                # this request: the gateway counts all of them.
-                tally.throttled[endpoint] += 1
-                tally.pauses[endpoint] += 1
-                throttle.throttled(delay if delay is not None else self._final_pause(probe))
-            else:
-                throttle.succeeded()
-                if delay is not None:
-                    await self.sleep(delay)
-            if delay is None:
-                break
-        outcome = classify(probe)
+        prober = self.prober
+        asked = await ask(
+            self,
+            prober.endpoint(urn),
+            prober.scopes(urn),
+            functools.partial(prober.probe, urn),
+            functools.partial(prober.refresh, urn),
+            tally,
+        )
         return result_row(
-            target, probe, outcome, attempts=attempts, elapsed_ms=elapsed, checked_at=self.now()
+            target,
+            asked.probe,
+            classify(asked.probe),
+            attempts=asked.attempts,
+            elapsed_ms=asked.elapsed_ms,
+            checked_at=self.now(),
         )
 
-    def _final_pause(self, probe: Probe) -> float:
-        """How long the endpoint rests after a 429 that will not be retried: what the server
-        asked for, else the shortest of Huawei's advised waits."""
-        if probe.retry_after is not None:
-            return min(max(probe.retry_after, 0.0), self.policy.max_retry_after)
-        return self.policy.throttle_wait[0]
 
-    async def _guarded(
-        self,
-        urn: FunctionUrn,
-        throttle: Throttle,
-        send: Callable[[FunctionUrn], Awaitable[Probe]],
-        tally: RunTally,
-    ) -> _Sent:
-        """One attempt under the credential guard; a refusal gets one retry with fresh
-        credentials (not counted against them)."""
-        scopes = self.prober.scopes(urn)
-        requests, elapsed = 0, 0.0
-        # The whole exchange, refresh and retry included, happens under one admission: a
-        # scope on probation lets nobody else in until this request has taught the guard.
-        async with self.guard.admitted(scopes):
-            for retry in (False, True):
-                # Checked under the probation lock: a waiter sees what the request before it
-                # taught the guard, and sends nothing once the breaker is open.
-                blocked = self.guard.blocked(scopes)
-                if blocked is not None:
-                    probe = Probe(None, ErrorKind.CREDENTIALS, error_msg=blocked)
-                    return _Sent(probe, requests, elapsed, skipped=True)
-                await throttle.acquire()
-                probe = await send(urn)
-                elapsed += probe.elapsed_ms
-                if probe.error_kind is not ErrorKind.CREDENTIALS:
-                    requests += 1
-                    tally.requests += 1
-                if not is_auth_failure(probe):
-                    if credentials_accepted(probe):
-                        self.guard.accepted(scopes)
-                    return _Sent(probe, requests, elapsed)
-                if (
-                    not retry
-                    and self.guard.may_refresh(scopes)
-                    and await self.prober.refresh(urn, probe.credential)
-                ):
-                    continue  # one retry with fresh credentials, not counted
-                self.guard.refused(scopes, after_refresh=retry)
+class Conduct(Protocol):
+    """The policies a request is asked under: the throttles, the credential guard, the retry
+    policy, and the randomness and sleep they use (`Runner` and `auditor.discovery.Discoverer`
+    have them)."""
+
+    @property
+    def throttles(self) -> Throttles: ...
+
+    @property
+    def guard(self) -> CredentialGuard: ...
+
+    @property
+    def policy(self) -> RetryPolicy: ...
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def sleep(self) -> Callable[[float], Awaitable[None]]: ...
+
+
+class Asked(NamedTuple):
+    """What asking came to, retries included: the last answer and what it took."""
+
+    probe: Probe
+    attempts: int
+    elapsed_ms: float
+    skipped: bool  # not sent: the credentials' breaker was open
+
+
+async def ask(
+    conduct: Conduct,
+    endpoint: str,
+    scopes: Sequence[str],
+    send: Callable[[], Awaitable[Probe]],
+    refresh: Callable[[str], Awaitable[bool]],
+    tally: RunTally,
+) -> Asked:
+    """Send until there is an answer worth keeping: every attempt under the throttle and the
+    credential guard, retried as the policy says; a 429 slows the whole endpoint down.
+
+    The one way every API request is made, audit and discovery alike."""
+    throttle = conduct.throttles.for_endpoint(endpoint)
+    attempts, elapsed = 0, 0.0
+    while True:
+        sent = await guarded(conduct, throttle, scopes, send, refresh, tally)
+        probe = sent.probe
+        attempts += sent.requests
+        elapsed += sent.elapsed_ms
+        if sent.skipped:
+            tally.skipped += 1
+            return Asked(probe, attempts, elapsed, True)
+        if is_auth_failure(probe):
+            break
+        policy = conduct.policy
+        delay = policy.delay(probe, max(attempts, 1), conduct.rng)
+        if probe.http_status == 429:
+            # Every worker on this endpoint waits and the endpoint slows down, not only this
+            # request: the gateway counts all of them.
+            tally.throttled[endpoint] += 1
+            tally.pauses[endpoint] += 1
+            throttle.throttled(delay if delay is not None else _final_pause(policy, probe))
+        else:
+            throttle.succeeded()
+            if delay is not None:
+                await conduct.sleep(delay)
+        if delay is None:
+            break
+    return Asked(probe, attempts, elapsed, False)
+
+
+def _final_pause(policy: RetryPolicy, probe: Probe) -> float:
+    """How long the endpoint rests after a 429 that will not be retried: what the server asked
+    for, else the shortest of Huawei's advised waits."""
+    if probe.retry_after is not None:
+        return min(max(probe.retry_after, 0.0), policy.max_retry_after)
+    return policy.throttle_wait[0]
+
+
+async def guarded(
+    conduct: Conduct,
+    throttle: Throttle,
+    scopes: Sequence[str],
+    send: Callable[[], Awaitable[Probe]],
+    refresh: Callable[[str], Awaitable[bool]],
+    tally: RunTally,
+) -> _Sent:
+    """One attempt under the credential guard; a refusal gets one retry with fresh
+    credentials (not counted against them)."""
+    guard = conduct.guard
+    requests, elapsed = 0, 0.0
+    # The whole exchange, refresh and retry included, happens under one admission: a scope on
+    # probation lets nobody else in until this request has taught the guard.
+    async with guard.admitted(scopes):
+        for retry in (False, True):
+            # Checked under the probation lock: a waiter sees what the request before it taught
+            # the guard, and sends nothing once the breaker is open.
+            blocked = guard.blocked(scopes)
+            if blocked is not None:
+                probe = Probe(None, ErrorKind.CREDENTIALS, error_msg=blocked)
+                return _Sent(probe, requests, elapsed, skipped=True)
+            await throttle.acquire()
+            probe = await send()
+            elapsed += probe.elapsed_ms
+            if probe.error_kind is not ErrorKind.CREDENTIALS:
+                requests += 1
+                tally.requests += 1
+            if not is_auth_failure(probe):
+                if credentials_accepted(probe):
+                    guard.accepted(scopes)
                 return _Sent(probe, requests, elapsed)
-        raise AssertionError("unreachable: the second pass always returns")
+            if not retry and guard.may_refresh(scopes) and await refresh(probe.credential):
+                continue  # one retry with fresh credentials, not counted
+            guard.refused(scopes, after_refresh=retry)
+            return _Sent(probe, requests, elapsed)
+    raise AssertionError("unreachable: the second pass always returns")
 
 
 class _Sent(NamedTuple):
