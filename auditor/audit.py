@@ -7,23 +7,27 @@ session, client and throttles, and turns errors into messages and exit codes.
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from auditor import __version__
-from auditor.baseline import Baseline, Comparison, compare
+from auditor.baseline import Comparison
 from auditor.config import Settings
-from auditor.exemptions import ExemptionReport, Exemptions, apply_exemptions
+from auditor.exemptions import ExemptionReport
 from auditor.inputs import InputSet
-from auditor.journal import Journal, JournalContents, fingerprint
-from auditor.model import Change, Row, Status
-from auditor.report.tables import ReportDocument, Summary, summarize
+from auditor.journal import Journal, JournalReader, JournalRows, fingerprint
+from auditor.model import Row
+from auditor.report.tables import ReportDocument, Summary
 from auditor.report.writers import write_reports
+from auditor.review import Review, RunReview
 from auditor.rows import format_time
 from auditor.runner import Runner, RunTally
+from auditor.targets import Targets
+from auditor.urn import FunctionUrn
 
 
 @dataclass(frozen=True)
@@ -43,60 +47,6 @@ class AuditResult:
     run: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Review:
-    """What to compare a run with and forgive: `--baseline`, `--exemptions` and the day
-    exemptions are judged on."""
-
-    baseline: Baseline | None = None
-    exemptions: Exemptions | None = None
-    today: date | None = None
-
-
-def review_rows(
-    rows: Sequence[Row], review: Review
-) -> tuple[list[Row], Comparison | None, ExemptionReport | None]:
-    """Rows with `change` (against the baseline) and `exempt` (by the exemptions) filled in."""
-    reviewed = list(rows)
-    comparison = exempted = None
-    if review.baseline is not None:
-        reviewed, comparison = compare(review.baseline, reviewed)
-    if review.exemptions is not None:
-        today = review.today or datetime.now().date()
-        reviewed, exempted = apply_exemptions(reviewed, review.exemptions, today)
-    return reviewed, comparison, exempted
-
-
-def count_failing(
-    rows: Sequence[Row],
-    comparison: Comparison | None,
-    fail_on: frozenset[Status],
-    fail_on_changes: frozenset[Change],
-) -> int:
-    """Findings that fail the run: a row whose status or change `--fail-on` names, unless an
-    exemption covers it; and, with `--fail-on gone`, baseline URNs this run did not audit."""
-    failing = sum(
-        1
-        for row in rows
-        if not row.exempt and (row.status in fail_on or row.change in fail_on_changes)
-    )
-    if comparison is not None and Change.GONE in fail_on_changes:
-        failing += sum(1 for e in comparison.entries if e.current is None)
-    return failing
-
-
-def reviewed_summary(
-    rows: Sequence[Row], comparison: Comparison | None, exempted: ExemptionReport | None
-) -> Summary:
-    """The summary of `rows`, with change counts and the exempt count when they apply."""
-    summary = summarize(rows)
-    return replace(
-        summary,
-        changes=dict(comparison.counts) if comparison is not None else None,
-        exempt=exempted.exempt_rows if exempted is not None else None,
-    )
-
-
 def default_name(started: datetime) -> str:
     """The report base name when `--name` is not given."""
     return started.strftime("tracing-audit-%Y%m%dT%H%M%SZ")
@@ -111,67 +61,60 @@ async def run_audit(
     credential_method: str,
     on_row: Callable[[Row], None] | None = None,
     stop: asyncio.Event | None = None,
-    resume: tuple[Path, JournalContents] | None = None,
+    resume: JournalReader | None = None,
     preflight: bool = False,
     review: Review | None = None,
     run_facts: Mapping[str, Any] | None = None,
 ) -> AuditResult:
     """Audit every target, journaling each row as it comes, then write the reports.
 
-    With `resume` (a journal of an earlier run over the same inputs, and its contents), targets
-    the journal already has are not asked again; the journal is continued. `review` compares
-    the rows with a baseline and applies exemptions; `run_facts` (e.g. `discovery`) are added to
-    the report's `run`.
+    The run keeps counts, never rows: each row is journaled and counted (summary, changes,
+    exemptions, failing findings) as it arrives, and the reports read the rows back from the
+    journal in target order. With `resume` (the journal of an earlier run over the same
+    inputs), targets the journal already has are not asked again; the journal is continued.
+    `review` compares the rows with a baseline and applies exemptions; `run_facts` (e.g.
+    `discovery`) are added to the report's `run`.
     """
     targets = inputs.targets
     started = runner.now()
-    rows: list[Row | None] = [None] * len(targets)
+    offsets = array("q", [-1]) * len(targets)  # each target's journal line; -1: none yet
+    reviewing = RunReview(review, settings.fail_on, settings.fail_on_changes)
     header = {
         "name": name,
         "tool_version": __version__,
         "started_at": format_time(started),
-        "fingerprint": fingerprint(targets),
+        "fingerprint": fingerprint(targets.urns),
         "targets": len(targets),
     }
     settings.out.mkdir(parents=True, exist_ok=True)
     journal_path = settings.out / f"{name}.journal.jsonl"
     resumed: dict[str, Any] = {}
     if resume is not None:
-        journal_path, contents = resume
-        for index, row in contents.rows.items():
-            if 0 <= index < len(targets) and row.urn == targets[index].urn:
-                rows[index] = row
+        journal_path = resume.path
         resumed = {
             "journal": str(journal_path),
-            "first_started_at": contents.header.get("started_at", ""),
-            "rows_reused": sum(row is not None for row in rows),
-            "lines_skipped": contents.skipped_lines,
+            "first_started_at": resume.header.get("started_at", ""),
+            "rows_reused": _reuse(resume, targets, offsets, reviewing, on_row),
+            "lines_skipped": resume.skipped_lines,
         }
-    if on_row is not None:
-        for done_row in rows:
-            if done_row is not None:
-                on_row(done_row)
     verdicts: dict[str, str] = {}
     preflight_requests = 0
     if preflight:
-        pending = [t.parsed for i, t in enumerate(targets) if t.parsed and rows[i] is None]
-        verdicts, checked = await runner.preflight(pending)
+        verdicts, checked = await runner.preflight(_first_per_project(targets, offsets))
         preflight_requests = checked.requests
     with Journal(journal_path, header, resume=resume is not None) as journal:
 
         def sink(index: int, row: Row) -> None:
-            rows[index] = row
-            journal.record(index, row)
+            offsets[index] = journal.record(index, row)
+            reviewing.add(index, row)
             if on_row is not None:
                 on_row(row)
 
-        tally = await runner.run(targets, sink, skip=lambda i: rows[i] is not None, stop=stop)
+        tally = await runner.run(targets, sink, skip=lambda i: offsets[i] >= 0, stop=stop)
+        written_from = journal.opened_at
     finished = runner.now()
-    done = [row for row in rows if row is not None]
-    missing = [targets[i].urn for i, row in enumerate(rows) if row is None]
-    rows.clear()  # the done list holds them now; do not keep two
-    done, comparison, exempted = review_rows(done, review or Review())
-    summary = reviewed_summary(done, comparison, exempted)
+    missing = [targets.urn(i) for i, offset in enumerate(offsets) if offset < 0]
+    reviewed = reviewing.finish()
     run: dict[str, Any] = {
         "started_at": format_time(started),
         "finished_at": format_time(finished),
@@ -196,25 +139,62 @@ async def run_audit(
         "not_audited": missing,
         **(run_facts or {}),
     }
+    comparison, exempted = reviewed.comparison, reviewed.exemptions
     if comparison is not None:
         run["changes"] = comparison.as_run_dict()
     if exempted is not None:
         run["exemptions"] = exempted.as_run_dict()
-    document = ReportDocument(done, summary, run, comparison, exempted)
+    rows = JournalRows(
+        journal_path,
+        offsets,
+        mark=reviewing.mark if reviewing.marks else None,
+        raw_from=written_from,
+    )
+    document = ReportDocument(rows, reviewed.summary, run, comparison, exempted)
     paths = write_reports(document, settings.out, name, settings.formats)
     return AuditResult(
-        summary,
+        reviewed.summary,
         [*paths, journal_path],
         not missing,
         len(missing),
         tally,
         verdicts,
         runner.guard.open_scopes(),
-        count_failing(done, comparison, settings.fail_on, settings.fail_on_changes),
+        reviewed.failing,
         comparison,
         exempted,
         run,
     )
+
+
+def _reuse(
+    journal: JournalReader,
+    targets: Targets,
+    offsets: array[int],
+    reviewing: RunReview,
+    on_row: Callable[[Row], None] | None,
+) -> int:
+    """Take the rows an earlier run journaled for these targets (noting their lines in
+    `offsets`, and counting each once); return how many."""
+    for index, offset, row in journal.records():
+        if 0 <= index < len(targets) and row.urn == targets.urn(index):
+            offsets[index] = offset  # a target journaled twice: the later line wins
+    placed = [index for index, offset in enumerate(offsets) if offset >= 0]
+    for index, row in zip(placed, JournalRows(journal.path, offsets), strict=True):
+        reviewing.add(index, row)
+        if on_row is not None:
+            on_row(row)
+    return len(placed)
+
+
+def _first_per_project(targets: Targets, offsets: array[int]) -> list[FunctionUrn]:
+    """The first URN still to audit in each project: what the pre-flight check asks about."""
+    first: dict[str, int] = {}
+    invalid = set(targets.invalid_indices())
+    for index, urn in enumerate(targets.urns):
+        if offsets[index] < 0 and index not in invalid:
+            first.setdefault(urn.split(":", 4)[3], index)
+    return [parsed for i in first.values() if (parsed := targets[i].parsed) is not None]
 
 
 def report_paths(result: AuditResult) -> Sequence[str]:

@@ -106,40 +106,64 @@ def change_of(previous: Status | None, current: Status | None) -> Change:
     return Change.UNCHANGED
 
 
-def compare(baseline: Baseline, rows: Sequence[Row]) -> tuple[list[Row], Comparison]:
-    """Set each row's `change` against the baseline, and list what changed.
+class ChangeCounter:
+    """Marks rows with their change one at a time and counts what changed, so a run can be
+    compared as its rows arrive (in any order) without holding them.
 
     A URN that appears in more than one row (which an audit never writes) gets its change in
     each, and is counted and listed once.
     """
-    counts = dict.fromkeys(Change, 0)
-    entries: list[ChangeEntry] = []
-    seen: set[str] = set()
-    marked: list[Row] = []
-    for row in rows:
-        previous = baseline.statuses.get(row.urn)
+
+    def __init__(self, baseline: Baseline) -> None:
+        self._baseline = baseline
+        self._counts = dict.fromkeys(Change, 0)
+        self._entries: list[tuple[int, ChangeEntry]] = []
+        self._seen: set[str] = set()
+
+    def mark(self, row: Row) -> Row:
+        """The row with its `change` set; nothing is counted."""
+        return _with_change(row, change_of(self._baseline.statuses.get(row.urn), row.status).value)
+
+    def review(self, index: int, row: Row) -> Row:
+        """`mark`, and count the row as the `index`-th of the run."""
+        previous = self._baseline.statuses.get(row.urn)
         change = change_of(previous, row.status)
-        marked.append(_with_change(row, change.value))
-        if row.urn in seen:
-            continue
-        seen.add(row.urn)
-        counts[change] += 1
-        if change is not Change.UNCHANGED:
-            entries.append(
-                ChangeEntry(row.urn, change, previous, row.status, row.region, row.project_id)
-            )
-    for urn, previous in baseline.statuses.items():
-        if urn not in seen:
-            counts[Change.GONE] += 1
-            region, project_id = baseline.places.get(urn, ("", ""))
-            entries.append(ChangeEntry(urn, Change.GONE, previous, None, region, project_id))
-    comparison = Comparison(
-        baseline=baseline.source,
-        baseline_started_at=baseline.started_at,
-        counts={change.value: counts[change] for change in Change},
-        entries=entries,
-    )
-    return marked, comparison
+        if row.urn not in self._seen:
+            self._seen.add(row.urn)
+            self._counts[change] += 1
+            if change is not Change.UNCHANGED:
+                entry = ChangeEntry(
+                    row.urn, change, previous, row.status, row.region, row.project_id
+                )
+                self._entries.append((index, entry))
+        return _with_change(row, change.value)
+
+    def finish(self) -> Comparison:
+        """The comparison: this run's changed rows in run order, then the gone URNs."""
+        counts = dict(self._counts)
+        entries = [entry for _, entry in sorted(self._entries, key=_first)]
+        for urn, previous in self._baseline.statuses.items():
+            if urn not in self._seen:
+                counts[Change.GONE] += 1
+                region, project_id = self._baseline.places.get(urn, ("", ""))
+                entries.append(ChangeEntry(urn, Change.GONE, previous, None, region, project_id))
+        return Comparison(
+            baseline=self._baseline.source,
+            baseline_started_at=self._baseline.started_at,
+            counts={change.value: counts[change] for change in Change},
+            entries=entries,
+        )
+
+
+def _first(pair: tuple[int, ChangeEntry]) -> int:
+    return pair[0]
+
+
+def compare(baseline: Baseline, rows: Sequence[Row]) -> tuple[list[Row], Comparison]:
+    """Set each row's `change` against the baseline, and list what changed."""
+    counter = ChangeCounter(baseline)
+    marked = [counter.review(index, row) for index, row in enumerate(rows)]
+    return marked, counter.finish()
 
 
 _ROW_VALUES = attrgetter(*COLUMNS)

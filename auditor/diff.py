@@ -10,13 +10,13 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from auditor.audit import Review, count_failing, review_rows, reviewed_summary
 from auditor.baseline import Comparison, load_baseline
 from auditor.errors import InputError
 from auditor.exemptions import ExemptionReport, Exemptions
 from auditor.model import Change, Status
 from auditor.rebuild import load_source
 from auditor.report.tables import ReportDocument
+from auditor.review import Review, review_rows
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,16 @@ def diff_reports(
     if exemptions is not None:
         # The later run's own exemptions give way to the ones given now.
         rows = [replace(r, exempt=False, exempt_reason="") if r.exempt else r for r in rows]
-    rows, comparison, exempted = review_rows(rows, Review(baseline, exemptions, today))
+    rows, reviewed = review_rows(
+        rows, Review(baseline, exemptions, today), fail_on, fail_on_changes
+    )
+    comparison, exempted, summary = reviewed.comparison, reviewed.exemptions, reviewed.summary
     assert comparison is not None  # a baseline was given
     run = dict(later.document.run)
     run["changes"] = comparison.as_run_dict()
     if exempted is not None:
         run["exemptions"] = exempted.as_run_dict()
-    summary = reviewed_summary(rows, comparison, exempted)
     if exempted is None and "exemptions" in run:
         summary = replace(summary, exempt=sum(1 for r in rows if r.exempt))
     document = ReportDocument(rows, summary, run, comparison, exempted)
-    failing = count_failing(rows, comparison, fail_on, fail_on_changes)
-    return DiffResult(later.name, document, comparison, exempted, failing)
+    return DiffResult(later.name, document, comparison, exempted, reviewed.failing)

@@ -107,45 +107,69 @@ class ExemptionReport:
 # -- matching --------------------------------------------------------------------------------
 
 
-def apply_exemptions(
-    rows: Sequence[Row], exemptions: Exemptions, today: date
-) -> tuple[list[Row], ExemptionReport]:
-    """Mark each finding that an exemption in force covers; return the rows and a report.
+class ExemptionCounter:
+    """Applies exemptions one row at a time and counts what they did, so a run's rows can be
+    marked as they arrive (in any order) without being held.
 
     A row is a finding when its status is not `configured`. It is tried as written and, unless
     it is an `invalid_urn` row, without its version or alias; the first entry (in file order)
     in force that matches either wins. Its status is kept.
     """
-    in_force = [e for e in exemptions.entries if not e.expired(today)]
-    expired = [e for e in exemptions.entries if e.expired(today)]
-    active, lapsed = _Matcher(in_force), _Matcher(expired)
-    by_entry = dict.fromkeys((e.number for e in exemptions.entries), 0)
-    would_match = dict.fromkeys((e.number for e in expired), 0)
-    marked: list[Row] = []
-    exempt_rows = 0
-    for row in rows:
+
+    def __init__(self, exemptions: Exemptions, today: date) -> None:
+        self._exemptions = exemptions
+        self._in_force = [e for e in exemptions.entries if not e.expired(today)]
+        self._expired = [e for e in exemptions.entries if e.expired(today)]
+        self._active, self._lapsed = _Matcher(self._in_force), _Matcher(self._expired)
+        self._by_entry = dict.fromkeys((e.number for e in exemptions.entries), 0)
+        self._would_match = dict.fromkeys((e.number for e in self._expired), 0)
+        self._exempt_rows = 0
+
+    def mark(self, row: Row) -> Row:
+        """The row with `exempt` and `exempt_reason` set when an entry covers it; nothing is
+        counted."""
         if row.status is Status.CONFIGURED:
-            marked.append(row)
-            continue
+            return row
+        entry = self._active.first(_names(row))
+        return row if entry is None else _exempted(row, entry)
+
+    def review(self, row: Row) -> Row:
+        """`mark`, and count what the exemptions did to the row."""
+        if row.status is Status.CONFIGURED:
+            return row
         names = _names(row)
-        entry = active.first(names)
+        entry = self._active.first(names)
         if entry is None:
-            marked.append(row)
-            lapsed_entry = lapsed.first(names)
-            if lapsed_entry is not None:
-                would_match[lapsed_entry.number] += 1
-            continue
-        by_entry[entry.number] += 1
-        exempt_rows += 1
-        marked.append(replace(row, exempt=True, exempt_reason=entry.describe()))
-    report = ExemptionReport(
-        source=exemptions.source,
-        exempt_rows=exempt_rows,
-        by_entry=by_entry,
-        expired=[(e, would_match[e.number]) for e in expired],
-        unused=[e for e in in_force if not by_entry[e.number]],
-    )
-    return marked, report
+            lapsed = self._lapsed.first(names)
+            if lapsed is not None:
+                self._would_match[lapsed.number] += 1
+            return row
+        self._by_entry[entry.number] += 1
+        self._exempt_rows += 1
+        return _exempted(row, entry)
+
+    def finish(self) -> ExemptionReport:
+        """What the exemptions did to the rows reviewed so far."""
+        return ExemptionReport(
+            source=self._exemptions.source,
+            exempt_rows=self._exempt_rows,
+            by_entry=dict(self._by_entry),
+            expired=[(e, self._would_match[e.number]) for e in self._expired],
+            unused=[e for e in self._in_force if not self._by_entry[e.number]],
+        )
+
+
+def _exempted(row: Row, entry: Exemption) -> Row:
+    return replace(row, exempt=True, exempt_reason=entry.describe())
+
+
+def apply_exemptions(
+    rows: Sequence[Row], exemptions: Exemptions, today: date
+) -> tuple[list[Row], ExemptionReport]:
+    """Mark each finding that an exemption in force covers; return the rows and a report."""
+    counter = ExemptionCounter(exemptions, today)
+    marked = [counter.review(row) for row in rows]
+    return marked, counter.finish()
 
 
 def unqualified_urn(row: Row) -> str:

@@ -13,14 +13,15 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from auditor.errors import InputError
-from auditor.model import Row, Target
-from auditor.rows import from_record, to_record
+from auditor.model import Row
+from auditor.rows import from_record, row_json
 
 JOURNAL_VERSION = 1
 # One encoder for every line (`json.dumps` with options builds one per call). ASCII escapes are
@@ -28,11 +29,12 @@ JOURNAL_VERSION = 1
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-def fingerprint(targets: Sequence[Target]) -> str:
-    """A digest of the distinct input entries, in order: two runs over one input set match."""
+def fingerprint(urns: Iterable[str]) -> str:
+    """A digest of the distinct input entries (their text), in order: two runs over one input
+    set match."""
     digest = hashlib.sha256()
-    for target in targets:
-        digest.update(target.urn.encode("utf-8", "surrogateescape"))
+    for urn in urns:
+        digest.update(urn.encode("utf-8", "surrogateescape"))
         digest.update(b"\n")
     return digest.hexdigest()
 
@@ -60,6 +62,8 @@ class Journal:
             _cut_torn_tail(path)
         # Unbuffered: each line goes to the OS in one write(2), with no buffer layer to flush.
         self._stream = path.open("ab" if resume else "wb", buffering=0)
+        self._position = self._stream.seek(0, os.SEEK_END)
+        self.opened_at = self._position  # lines from here on were written by this run
         self._unsynced = 0
         self._last_sync = time.monotonic()
         if resume:
@@ -68,10 +72,12 @@ class Journal:
             self._write({"journal": JOURNAL_VERSION, **header})
         self.sync()
 
-    def record(self, index: int, row: Row) -> None:
-        """Append one finished target; synced to disk every few rows or fraction of a second."""
+    def record(self, index: int, row: Row) -> int:
+        """Append one finished target; return the line's offset in the file (where
+        `JournalRows` reads it back). Synced to disk every few rows or fraction of a second."""
         # `{"i": index, **record}` without a second dict: the record's own braces are reused.
-        line = f'{{"i":{index:d},{_ENCODER.encode(to_record(row))[1:]}\n'
+        line = f'{{"i":{index:d},{row_json(row)[1:]}\n'
+        offset = self._position
         self._write_line(line)
         self._unsynced += 1
         if (
@@ -79,6 +85,7 @@ class Journal:
             or time.monotonic() - self._last_sync >= self._batch_seconds
         ):
             self.sync()
+        return offset
 
     def sync(self) -> None:
         """Make everything written so far survive a machine crash."""
@@ -104,6 +111,7 @@ class Journal:
         # A write(2) per line, cheap next to an HTTP request, is what makes a `kill -9` lose
         # only the requests in flight.
         data = memoryview(line.encode("ascii"))
+        self._position += len(data)
         while data:
             data = data[self._stream.write(data) :]  # a regular file takes all, but be sure
 
@@ -118,28 +126,116 @@ class JournalContents:
 
 
 def read_journal(path: Path) -> JournalContents:
-    """Read a journal; a torn or unreadable line is skipped (and counted), never fatal."""
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as stream:
-            first = stream.readline()
-            header = _load(first)
-            if header is None or "journal" not in header:
-                raise InputError(f"{path}: not an auditor journal (no header line)")
-            contents = JournalContents(header)
+    """Read a journal whole; a torn or unreadable line is skipped (and counted), never fatal."""
+    reader = JournalReader(path)
+    contents = JournalContents(reader.header)
+    for index, _, row in reader.records():
+        contents.rows[index] = row
+    contents.skipped_lines = reader.skipped_lines
+    return contents
+
+
+class JournalReader:
+    """A journal's header (read and checked when opened) and its rows, one at a time, with
+    the offset of each line: a million-row journal is never held whole."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.skipped_lines = 0
+        with _open(path) as stream:
+            header = _load(stream.readline().decode("utf-8", "replace"))
+        if header is None or "journal" not in header:
+            raise InputError(f"{path}: not an auditor journal (no header line)")
+        self.header: dict[str, Any] = header
+
+    def records(self) -> Iterator[tuple[int, int, Row]]:
+        """`(target index, line offset, row)` of each result line, in file order; a torn or
+        unreadable line is skipped and counted in `skipped_lines`."""
+        self.skipped_lines = 0
+        with _open(self.path) as stream:
+            offset = len(stream.readline())
             for line in stream:
-                record = _load(line)
+                at, offset = offset, offset + len(line)
+                if not line.endswith(b"\n"):
+                    # Torn by a crash: a resumed journal is cut here, so this line is not kept.
+                    self.skipped_lines += 1
+                    continue
+                record = _load(line.decode("utf-8", "replace"))
                 if record is None or ("i" not in record and "resumed_at" not in record):
-                    contents.skipped_lines += 1
+                    self.skipped_lines += 1
                 elif "i" in record:
                     try:
-                        contents.rows[int(record["i"])] = from_record(record)
+                        yield int(record["i"]), at, from_record(record)
                     except (KeyError, TypeError, ValueError):
-                        contents.skipped_lines += 1
+                        self.skipped_lines += 1
+
+
+def _open(path: Path) -> BinaryIO:
+    """Open a journal for reading; a missing or unreadable file is an `InputError`."""
+    try:
+        return path.open("rb", buffering=_READ_BUFFER)
     except FileNotFoundError:
         raise InputError(f"{path}: no such journal") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    return contents
+
+
+_READ_BUFFER = 1 << 20
+
+
+class JournalRows:
+    """A run's rows in target order, read back from its journal at the offsets the run noted
+    (`offsets[i]` is target i's line, or -1 when it has none): the rows of a million-URN run
+    are written into the reports without being held in memory.
+
+    Each iteration reads the file afresh. `mark` (the review's change and exempt marks) is
+    applied to every row read. Lines this run wrote (from `raw_from` on) already hold the
+    report's row: without marks, `json_lines` copies them rather than decode and re-encode.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        offsets: array[int],
+        *,
+        mark: Callable[[Row], Row] | None = None,
+        raw_from: int | None = None,
+    ) -> None:
+        self.path = path
+        self._offsets = offsets
+        self._mark = mark
+        self._raw_from = raw_from
+        self._count = sum(1 for offset in offsets if offset >= 0)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Row]:
+        mark = self._mark
+        for line in self._lines():
+            row = from_record(json.loads(line))
+            yield row if mark is None else mark(row)
+
+    def json_lines(self) -> Iterator[bytes]:
+        """Each row as the JSON report writes it (compact, one object, no newline)."""
+        raw_from = self._raw_from if self._mark is None else None
+        for offset, line in zip(self._placed(), self._lines(), strict=True):
+            if raw_from is not None and offset >= raw_from:
+                # `{"i":N,"urn":...}\n` -> `{"urn":...}`: N is a number, so its comma is first.
+                yield b"{" + line[line.index(b",") + 1 :].rstrip(b"\n")
+            else:
+                row = from_record(json.loads(line))
+                yield row_json(row if self._mark is None else self._mark(row)).encode()
+
+    def _placed(self) -> Iterator[int]:
+        return (offset for offset in self._offsets if offset >= 0)
+
+    def _lines(self) -> Iterator[bytes]:
+        # Rows finish out of order, but never far from it: most seeks stay inside the buffer.
+        with _open(self.path) as stream:
+            for offset in self._placed():
+                stream.seek(offset)
+                yield stream.readline()
 
 
 def _load(line: str) -> dict[str, Any] | None:

@@ -10,13 +10,14 @@ the files, as after an audit.
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError, UsageError
-from auditor.journal import JournalContents, read_journal
+from auditor.journal import JournalReader, JournalRows
 from auditor.model import Row
 from auditor.report.json_render import SCHEMA_VERSION
 from auditor.report.tables import ReportDocument, Summary, summarize
@@ -48,7 +49,7 @@ def load_source(path: Path) -> RebuildSource:
     line = _first_line(path)
     first = _json_object(line)
     if path.name.endswith(".jsonl") or "journal" in first:
-        return _from_journal(path, read_journal(path))
+        return _from_journal(path, JournalReader(path))
     if not line.lstrip("\ufeff \t\r\n").startswith("{"):
         raise InputError(f"{path}: not an auditor journal or JSON report; {_HINT}")
     # A compact (one-line) report was parsed whole already; an indented one is read now.
@@ -116,13 +117,22 @@ def _load_json(path: Path) -> Any:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
-def _from_journal(path: Path, contents: JournalContents) -> RebuildSource:
-    header = contents.header
+def _from_journal(path: Path, journal: JournalReader) -> RebuildSource:
+    header = journal.header
     targets = header.get("targets")
     if isinstance(targets, bool) or not isinstance(targets, int) or targets < 0:
         raise InputError(f"{path}: the journal header has no entry count ('targets'); {_HINT}")
-    indices = sorted(i for i in contents.rows if 0 <= i < targets)
-    rows = [contents.rows[i] for i in indices]
+    # Each target's line, read back when the reports are written: a million-row journal is
+    # never held whole. The array grows to the highest index seen, not to what the header says.
+    offsets: array[int] = array("q")
+    lines = 0
+    for index, offset, _ in journal.records():
+        lines += 1
+        if 0 <= index < targets:
+            if index >= len(offsets):
+                offsets.extend([-1] * (index + 1 - len(offsets)))
+            offsets[index] = offset
+    rows = JournalRows(path, offsets)
     missing = targets - len(rows)
     started = header.get("started_at")
     run: dict[str, Any] = {
@@ -133,7 +143,7 @@ def _from_journal(path: Path, contents: JournalContents) -> RebuildSource:
         "not_audited_count": missing,
         **({"not_audited": []} if missing == 0 else {}),
         "journal": str(path),
-        "lines_skipped": contents.skipped_lines + len(contents.rows) - len(rows),
+        "lines_skipped": journal.skipped_lines + lines - len(rows),
         "rebuilt_from": str(path),
     }
     name = header.get("name")

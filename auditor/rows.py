@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import operator
 from datetime import UTC, datetime
 from typing import Any
@@ -110,6 +111,18 @@ def to_record(row: Row) -> dict[str, Any]:
     record = dict(zip(COLUMNS, _VALUES(row), strict=True))
     record["status"] = row.status.value
     return record
+
+
+# One encoder for the journal's lines and the JSON report's rows: compact and ASCII, so a
+# report row is a journal line without its target index, and can be copied from it. ASCII
+# escapes also keep U+2028 and friends out of the raw lines. (`json.dumps` with options would
+# build a new encoder per call.)
+_ROW_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def row_json(row: Row) -> str:
+    """The row as one compact JSON object."""
+    return _ROW_ENCODER.encode(to_record(row))
 
 
 _NULLABLE = frozenset({"http_status", "memory_size", "tracing_supported"})

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -21,6 +21,7 @@ from auditor.classify import classify, credentials_accepted, is_auth_failure
 from auditor.model import ErrorKind, Probe, Row, Target
 from auditor.retry import RetryPolicy
 from auditor.rows import invalid_row, result_row, utc_now
+from auditor.targets import Targets
 from auditor.throttle import Throttle, Throttles
 from auditor.urn import FunctionUrn
 
@@ -80,13 +81,16 @@ class Runner:
     ) -> RunTally:
         """Audit `targets` (indices for which `skip` is true are left out) into `sink`."""
         tally = RunTally()
-        for index, target in enumerate(targets):
-            if target.parsed is None and not skip(index):
-                sink(index, invalid_row(target))
+        invalid = set(_invalid_indices(targets))
+        for index in sorted(invalid):
+            if not skip(index):
+                sink(index, invalid_row(targets[index]))
+        # Targets are taken one at a time as workers free up: a compact `Targets` builds
+        # each (and parses its URN) only then.
         pending: Iterator[tuple[int, Target]] = (
-            (index, target)
-            for index, target in enumerate(targets)
-            if target.parsed is not None and not skip(index)
+            (index, targets[index])
+            for index in range(len(targets))
+            if not (index in invalid or skip(index))
         )
         stop = stop or asyncio.Event()
         workers = [
@@ -178,6 +182,14 @@ class Runner:
             elapsed_ms=asked.elapsed_ms,
             checked_at=self.now(),
         )
+
+
+def _invalid_indices(targets: Sequence[Target]) -> Iterable[int]:
+    """The indices of the entries that are not URNs, without building every target when the
+    input set knows them."""
+    if isinstance(targets, Targets):
+        return targets.invalid_indices()
+    return [index for index, target in enumerate(targets) if target.parsed is None]
 
 
 class Conduct(Protocol):

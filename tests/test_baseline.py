@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import io
 import json
+import random
+from array import array
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from auditor import baseline as baseline_module
-from auditor.baseline import Baseline, ChangeEntry, change_of, compare, load_baseline
+from auditor.baseline import (
+    Baseline,
+    ChangeCounter,
+    ChangeEntry,
+    change_of,
+    compare,
+    load_baseline,
+)
 from auditor.errors import InputError
+from auditor.journal import Journal, JournalRows
 from auditor.model import Change, Row, Status, Target
 from auditor.report.json_render import render_json
 from auditor.report.tables import ReportDocument, summarize
@@ -223,6 +233,45 @@ def test_as_run_dict_is_json_ready_and_lists_the_gone() -> None:
     }
 
 
+# -- ChangeCounter ---------------------------------------------------------------------------
+
+COUNTED_ROWS = [make_row(n, [C, M, E, NF][n % 4]) for n in range(30)]
+COUNTED_BASE = make_baseline(
+    {urn(n): [C, M][n % 3 % 2] for n in range(0, 40, 3)},
+    {urn(n): ("cn-north-4", PROJECT) for n in range(0, 40, 3)},
+)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_change_counter_in_any_order_compares_as_in_order(seed: int) -> None:
+    order = list(enumerate(COUNTED_ROWS))
+    random.Random(seed).shuffle(order)
+    counter = ChangeCounter(COUNTED_BASE)
+    marked = {index: counter.review(index, row) for index, row in order}
+    comparison = counter.finish()
+    expected_rows, expected = compare(COUNTED_BASE, COUNTED_ROWS)
+    assert [marked[index] for index in range(len(COUNTED_ROWS))] == expected_rows
+    assert comparison == expected
+    # This run's entries in index order, then the gone URNs in baseline order.
+    ours = [e.urn for e in comparison.entries if e.current is not None]
+    assert ours == [r.urn for r in expected_rows if r.change != "unchanged"]
+    gone = [e.urn for e in comparison.entries if e.current is None]
+    assert gone == [u for u in COUNTED_BASE.statuses if u not in {r.urn for r in COUNTED_ROWS}]
+    assert all(e.current is not None for e in comparison.entries[: len(ours)])
+
+
+def test_change_counter_mark_counts_nothing_and_agrees_with_review() -> None:
+    counter = ChangeCounter(COUNTED_BASE)
+    marked = [counter.mark(row) for row in COUNTED_ROWS]
+    untouched = counter.finish()
+    assert untouched.counts["gone"] == len(COUNTED_BASE.statuses)  # no row was counted
+    assert sum(untouched.counts.values()) == len(COUNTED_BASE.statuses)
+    reviewed = [counter.review(index, row) for index, row in enumerate(COUNTED_ROWS)]
+    assert marked == reviewed
+    assert [counter.mark(row) for row in COUNTED_ROWS] == reviewed
+    assert counter.finish() == compare(COUNTED_BASE, COUNTED_ROWS)[1]
+
+
 # -- load_baseline ---------------------------------------------------------------------------
 
 
@@ -362,7 +411,7 @@ def test_every_problem_is_one_line_naming_the_file(
 def test_a_row_problem_in_auditor_layout_names_the_row(tmp_path: Path) -> None:
     data = report_bytes([make_row(0), make_row(1), make_row(2)])
     path = tmp_path / "old.json"
-    path.write_bytes(data.replace(b'"status": "configured"', b'"status": "weird"', 2))
+    path.write_bytes(data.replace(b'"status":"configured"', b'"status":"weird"', 2))
     with pytest.raises(InputError, match=r"results\[0\] has an unknown status"):
         load_baseline(path)
 
@@ -411,3 +460,31 @@ def test_a_baseline_round_trips_through_compare(tmp_path: Path) -> None:
     assert [r.change for r in marked] == ["regressed", "fixed", "new"]
     assert comparison.counts == {"new": 1, "fixed": 1, "regressed": 1, "unchanged": 0, "gone": 1}
     assert comparison.as_run_dict()["gone"][0]["urn"] == urn(2)
+
+
+def test_a_report_written_from_the_journal_loads_as_a_baseline_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [*BASE_ROWS, make_row(4, E, error_msg="función 函数 \u2028 ]", http_status=None)]
+    journal = tmp_path / "run.journal.jsonl"
+    offsets = array("q", [-1]) * len(rows)
+    with Journal(journal, {"name": "run"}) as writer:
+        for index in (4, 2, 0, 3, 1):
+            offsets[index] = writer.record(index, rows[index])
+        raw_from = writer.opened_at
+    stream = io.BytesIO()
+    run = {"started_at": "2024-05-01T00:00:00Z"}
+    journal_rows = JournalRows(journal, offsets, raw_from=raw_from)
+    render_json(ReportDocument(journal_rows, summarize(rows), run), stream)
+    assert stream.getvalue() == report_bytes(rows, run)
+    path = tmp_path / "old.json"
+    path.write_bytes(stream.getvalue())
+
+    def whole(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a report auditor writes is streamed, never loaded whole")
+
+    monkeypatch.setattr(baseline_module, "_from_whole", whole)
+    loaded = load_baseline(path)
+    assert loaded.started_at == "2024-05-01T00:00:00Z"
+    assert dict(loaded.statuses) == {row.urn: row.status for row in rows}
+    assert loaded.places == {row.urn: (row.region, row.project_id) for row in rows}

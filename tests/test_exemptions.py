@@ -4,6 +4,7 @@ which findings an entry exempts, when it has expired, and what it reports."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ from auditor import exemptions as exemptions_module
 from auditor.errors import ConfigError
 from auditor.exemptions import (
     Exemption,
+    ExemptionCounter,
     ExemptionReport,
     Exemptions,
     apply_exemptions,
@@ -334,6 +336,49 @@ def test_many_globs_pick_the_first_that_matches() -> None:
     assert marked[299].exempt_reason == "r2"
     assert marked[0].exempt_reason == "r0"
     assert report.exempt_rows == 300
+
+
+# -- ExemptionCounter ------------------------------------------------------------------------
+
+COUNTED_ROWS = [
+    make_row(n, [Status.CONFIGURED, Status.MISSING_KEYS, Status.ERROR][n % 3]) for n in range(30)
+]
+COUNTED_ENTRIES = exemptions(
+    entry(f"{BASE}:fn-1*", 1, reason="tens"),
+    entry(f"{BASE}:fn-2", 2, reason="two", expires=date(2026, 12, 31)),
+    entry(f"{BASE}:fn-2*", 3, reason="lapsed", expires=date(2020, 1, 1)),
+    entry(f"{BASE}:fn-6", 4, reason="configured only"),
+    entry("urn:fss:eu-west-0:*", 5, reason="nothing"),
+)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exemption_counter_in_any_order_reports_as_in_order(seed: int) -> None:
+    rows = list(COUNTED_ROWS)
+    random.Random(seed).shuffle(rows)
+    counter = ExemptionCounter(COUNTED_ENTRIES, TODAY)
+    marked = {row.urn: counter.review(row) for row in rows}
+    report = counter.finish()
+    expected_rows, expected = apply_exemptions(COUNTED_ROWS, COUNTED_ENTRIES, TODAY)
+    assert [marked[row.urn] for row in COUNTED_ROWS] == expected_rows
+    assert report == expected
+    assert report.exempt_rows == sum(row.exempt for row in expected_rows) > 0
+    assert [e.number for e, _ in report.expired] == [3]
+    assert [e.number for e in report.unused] == [4, 5]
+
+
+def test_exemption_counter_mark_counts_nothing_and_agrees_with_review() -> None:
+    counter = ExemptionCounter(COUNTED_ENTRIES, TODAY)
+    marked = [counter.mark(row) for row in COUNTED_ROWS]
+    untouched = counter.finish()
+    assert untouched.exempt_rows == 0
+    assert set(untouched.by_entry.values()) == {0}
+    assert [(e.number, n) for e, n in untouched.expired] == [(3, 0)]
+    reviewed = [counter.review(row) for row in COUNTED_ROWS]
+    assert marked == reviewed
+    assert any(row.exempt for row in reviewed)
+    assert [counter.mark(row) for row in COUNTED_ROWS] == reviewed
+    assert counter.finish() == apply_exemptions(COUNTED_ROWS, COUNTED_ENTRIES, TODAY)[1]
 
 
 # -- reading the file ------------------------------------------------------------------------

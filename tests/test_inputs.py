@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from openpyxl import Workbook
 from auditor.errors import InputError
 from auditor.inputs import InputSet, from_lines, parse_stream, read_inputs, sniff_format
 from auditor.model import Target
+from auditor.targets import Targets
 from auditor.urn import parse_urn
 
 DATA = Path(__file__).parent / "data"
@@ -389,13 +391,13 @@ def test_directory(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["inputs-empty.txt", "inputs-empty.csv", "inputs-empty.json"])
 def test_empty_file_gives_no_targets(tmp_path: Path, name: str) -> None:
     inputs = read_inputs([write(tmp_path, name, b"")])
-    assert inputs.targets == []
+    assert list(inputs.targets) == []
     assert inputs.inputs[0].entries == 0
 
 
 def test_empty_stdin_and_empty_workbook_give_no_targets(tmp_path: Path) -> None:
-    assert stdin(b"").targets == []
-    assert read_inputs([xlsx(tmp_path, "inputs-empty.xlsx", [])]).targets == []
+    assert list(stdin(b"").targets) == []
+    assert list(read_inputs([xlsx(tmp_path, "inputs-empty.xlsx", [])]).targets) == []
 
 
 @pytest.mark.parametrize(
@@ -424,3 +426,198 @@ def test_unreadable_input_stops_before_later_inputs(tmp_path: Path) -> None:
     good = write(tmp_path, "inputs-good.txt", ORDERS)
     with pytest.raises(InputError, match=r"inputs-absent\.txt"):
         read_inputs([good, str(tmp_path / "inputs-absent.txt")])
+
+
+# --- streaming: big inputs are read a chunk at a time ------------------------------------------
+
+
+class Trickle(io.BytesIO):
+    """A pipe that hands out at most `step` bytes per read, so chunks end anywhere: inside a
+    UTF-8 character, between CR and LF, in the middle of a line or of a quoted CSV cell."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__(data)
+        self.step = step
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = self.step if size is None or size < 0 else min(size, self.step)
+        return super().read(wanted)
+
+
+def fleet(count: int, start: int = 0) -> list[str]:
+    return [f"urn:fss:cn-north-4:{P}:function:default:fn-{n:07d}" for n in range(start, count)]
+
+
+def big_text(newline: str) -> str:
+    """~100 KB of text (more than is read before the format is decided) with every kind of
+    line: blank, comment, trailing comment, non-ASCII characters of 2 and 4 bytes."""
+    lines = []
+    for n, urn in enumerate(fleet(1200)):
+        lines.append(urn if n % 7 else f"{urn}  # café 𝄞 {n}")
+        if n % 11 == 0:
+            lines.extend(["", "# é" * (n % 5)])
+    return newline.join(lines)  # no final newline
+
+
+def expected_text_entries(text: str, label: str) -> list[tuple[str, str]]:
+    """What reading the whole text at once gave: `splitlines` numbering."""
+    pairs = []
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            pairs.append((entry, f"{label}:{number}"))
+    return pairs
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r", "\u2028"])
+@pytest.mark.parametrize("step", [1, 3, 4096])
+def test_text_read_in_small_pieces_numbers_lines_as_the_whole_text(newline: str, step: int) -> None:
+    text = "\ufeff" + big_text(newline)
+    fmt, entries = parse_stream(Trickle(text.encode(), step), "pipe")
+    assert fmt == "txt"
+    assert [(e.text, e.where) for e in entries] == expected_text_entries(text, "pipe")
+
+
+def test_big_text_file_with_crlf_split_between_chunks(tmp_path: Path) -> None:
+    # A CR LF pair cut in two by the end of the first chunk read (the 64 KiB head), lines cut
+    # by the ends of later 1 MiB chunks, and a last line with no newline.
+    urns_ = fleet(15000)
+    line = len(urns_[0]) + 2
+    first = "#" * (65536 - 700 * line - 1)  # the CR of line 701 is the head's last byte
+    data = "\r\n".join([first, *urns_]).encode()
+    assert data[65535:65537] == b"\r\n"
+    assert len(data) > (1 << 20) + 65536
+    name = write(tmp_path, "inputs-big.txt", data)
+    inputs = read_inputs([name])
+    assert urns(inputs) == urns_
+    assert [inputs.targets.source(i) for i in range(len(urns_))] == [
+        f"{name}:{n}" for n in range(2, len(urns_) + 2)
+    ]
+    assert inputs.targets[-1].source == f"{name}:{len(urns_) + 1}"
+
+
+def test_file_without_final_newline(tmp_path: Path) -> None:
+    name = write(tmp_path, "inputs-nofinal.txt", f"{ORDERS}\n{PAYMENTS}")
+    inputs = read_inputs([name])
+    assert urns(inputs) == [ORDERS, PAYMENTS]
+    assert inputs.targets[1].source == f"{name}:2"
+
+
+def test_bad_byte_deep_in_a_big_file_names_its_offset(tmp_path: Path) -> None:
+    good = "\n".join(fleet(20000)).encode()
+    offset = (1 << 20) + 70000 + 3  # past the head and the first chunk
+    data = good[:offset] + b"\xff" + good[offset:]
+    name = write(tmp_path, "inputs-deep.txt", data)
+    with pytest.raises(InputError) as caught:
+        read_inputs([name])
+    assert str(caught.value) == (
+        f"{name}: is not UTF-8 text (bad byte at offset {offset}); save it as UTF-8"
+    )
+
+
+@pytest.mark.parametrize("step", [1, 2, 5, 1 << 16])
+def test_bad_byte_offset_is_the_same_however_the_input_is_read(step: int) -> None:
+    # A character cut at the end of the input, and one whose second byte is bad.
+    for data in [b"a\n" * 40000 + "é".encode()[:1], b"a\n" * 40000 + b"\xc3(\n"]:
+        with pytest.raises(InputError, match=r"bad byte at offset 80000\)"):
+            parse_stream(Trickle(data, step), "pipe", "txt")
+
+
+def test_bad_byte_offset_counts_the_bom(tmp_path: Path) -> None:
+    data = b"\xef\xbb\xbf" + ORDERS.encode() + b"\n\xff\n"
+    name = write(tmp_path, "inputs-bom-bad.txt", data)
+    with pytest.raises(InputError, match=rf"bad byte at offset {len(data) - 2}\)"):
+        read_inputs([name])
+
+
+def test_bom_is_dropped_once(tmp_path: Path) -> None:
+    name = write(tmp_path, "inputs-bom.txt", f"\ufeff{ORDERS}\n\ufeff{PAYMENTS}\n")
+    assert urns(read_inputs([name])) == [ORDERS, f"\ufeff{PAYMENTS}"]
+
+
+def test_nul_after_the_first_8_kib_is_an_invalid_entry_not_a_binary_file(tmp_path: Path) -> None:
+    name = write(tmp_path, "inputs-late-nul.txt", "#" * 9000 + f"\n{ORDERS}\nab\x00c\n")
+    inputs = read_inputs([name])
+    assert urns(inputs) == [ORDERS, "ab\x00c"]
+    assert inputs.targets.invalid_indices() == [1]
+
+
+@pytest.mark.parametrize("step", [1, 7, 1 << 16])
+def test_csv_read_in_small_pieces_reads_rows_as_the_whole_text(step: int) -> None:
+    rows = [f'"{urn}","a\r\nmulti-line\rnote",{n}' for n, urn in enumerate(fleet(1500))]
+    text = "\ufeffurn,note,n\r\n" + "\r\n".join(rows) + "\n" + ORDERS
+    fmt, entries = parse_stream(Trickle(text.encode(), step), "pipe")
+    assert fmt == "csv"
+    # A row is numbered by its last line, as csv.reader.line_num gives it.
+    expected = [(urn, f"pipe:{4 + 3 * n}") for n, urn in enumerate(fleet(1500))]
+    assert [(e.text, e.where) for e in entries] == [*expected, (ORDERS, "pipe:4502")]
+
+
+@pytest.mark.parametrize(
+    ("preamble", "body", "fmt", "line"),
+    [
+        ("\n" * 100000, f"name,urn\norders,{ORDERS}\n", "csv", 100002),
+        ("# a long preamble, with commas\n" * 3000, f"{ORDERS}\n", "txt", 3001),
+    ],
+)
+def test_format_decided_by_a_first_entry_far_down_the_input(
+    preamble: str, body: str, fmt: str, line: int
+) -> None:
+    # The preamble is longer than what is read before the format is decided.
+    inputs = stdin(f"{preamble}{body}".encode())
+    assert inputs.inputs[0].format == fmt
+    assert urns(inputs) == [ORDERS]
+    assert inputs.targets[0].source == f"stdin:{line}"
+
+
+def test_csv_without_urn_column_still_reports_a_later_bad_byte_first(tmp_path: Path) -> None:
+    # The whole file used to be decoded before its first row was read.
+    data = b"name,arn\n" + b"a,b\n" * 100000 + b"\xff\n"
+    name = write(tmp_path, "inputs-nocol-bad.csv", data)
+    with pytest.raises(InputError, match=rf"bad byte at offset {len(data) - 2}\)"):
+        read_inputs([name])
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_input_files_are_closed_after_reading_and_after_an_error(tmp_path: Path) -> None:
+    good = write(tmp_path, "inputs-closed.txt", "\n".join(fleet(30000)))
+    bad = write(tmp_path, "inputs-closed-bad.txt", "\n".join(fleet(30000)).encode() + b"\n\xff")
+    before = open_files()
+    read_inputs([good])
+    with pytest.raises(InputError):
+        read_inputs([good, bad])
+    assert open_files() == before
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+def test_permission_denied(tmp_path: Path) -> None:
+    name = write(tmp_path, "inputs-secret.txt", ORDERS)
+    Path(name).chmod(0)
+    with pytest.raises(InputError, match="permission denied") as caught:
+        read_inputs([name])
+    assert str(caught.value) == f"{name}: permission denied"
+
+
+def test_inputs_are_read_into_compact_targets() -> None:
+    inputs = read_inputs([str(DATA / "inputs-mixed.txt")])
+    assert isinstance(inputs.targets, Targets)
+    assert inputs.targets.regions() == {P: "cn-north-4", Q: "ap-southeast-1"}
+    assert inputs.targets.region_names() == {"cn-north-4", "ap-southeast-1"}
+    assert inputs.targets.invalid_indices() == [3]
+    assert inputs.targets.urns[0] == ORDERS
+
+
+def test_input_set_built_by_hand_from_a_list_of_targets() -> None:
+    targets = [
+        Target(ORDERS, parse_urn(ORDERS), "in.txt:1", 3),
+        Target("bad", None, "in.txt:2", 1, "not a URN"),
+    ]
+    inputs = InputSet(targets, [])
+    assert isinstance(inputs.targets, Targets)
+    assert list(inputs.targets) == targets
+    assert inputs.duplicates == 2
+    assert InputSet(inputs.targets, []).targets is inputs.targets

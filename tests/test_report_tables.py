@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import random
+from collections.abc import Iterator
+
 import pytest
 
 from auditor.model import Row, Status, Target
 from auditor.report.tables import (
     STATUS_ORDER,
     ReportDocument,
+    SummaryCounter,
     crosstab_frame,
     status_frame,
     summarize,
 )
-from auditor.rows import invalid_row
+from auditor.rows import invalid_row, row_json
 from tests.factories import make_row
 
 P1 = "11111111111111111111111111111111"
@@ -156,3 +161,84 @@ def test_report_document_defaults() -> None:
     document = ReportDocument(ROWS, summarize(ROWS))
     assert document.run == {}
     assert document.rows is ROWS
+
+
+# --- SummaryCounter ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_summary_counter_in_any_order_is_summarize(seed: int) -> None:
+    rows = ROWS * 3
+    random.Random(seed).shuffle(rows)
+    counter = SummaryCounter()
+    for row in rows:
+        counter.add(row)
+    summary = counter.summary()
+    assert summary == summarize(ROWS * 3)
+    # Key order too, which the reports show: statuses in enum order, places sorted.
+    assert list(summary.by_status) == list(summarize(ROWS).by_status)
+    assert list(summary.by_project) == sorted(summary.by_project)
+    assert summary.total == 3 * len(ROWS)
+
+
+def test_summary_counter_of_nothing_and_counting_on() -> None:
+    counter = SummaryCounter()
+    assert counter.summary() == summarize([])
+    counter.add(ROWS[0])
+    assert counter.summary() == summarize(ROWS[:1])
+    counter.add(ROWS[1])
+    assert counter.summary() == summarize(ROWS[:2])  # a summary does not end the counting
+
+
+# --- ReportDocument.json_rows ------------------------------------------------------------------
+
+
+def test_json_rows_of_a_list_are_each_rows_compact_ascii_json() -> None:
+    rows = [*ROWS, make_row(9, Status.ERROR, error_msg="función 函数 \u2028", http_status=None)]
+    document = ReportDocument(rows, summarize(rows))
+    lines = list(document.json_rows())
+    assert lines == [row_json(row).encode() for row in rows]
+    assert list(document.json_rows()) == lines  # one pass per report: the rows stay
+    for line in lines:
+        assert line.isascii()
+        assert b"\n" not in line
+        assert b'", "' not in line and b'": ' not in line  # compact separators
+    assert b"funci\\u00f3n \\u51fd\\u6570 \\u2028" in lines[-1]
+    assert json.loads(lines[-1])["error_msg"] == "función 函数 \u2028"
+
+
+class Encoded:
+    """Rows that come with their JSON lines already made (as `JournalRows` does)."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def json_lines(self) -> Iterator[bytes]:
+        return (b'{"encoded":%d}' % n for n in range(len(self.rows)))
+
+
+class Plain:
+    """Rows that can be iterated many times, and nothing else."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+
+def test_json_rows_come_from_the_rows_own_json_lines_when_they_offer_them() -> None:
+    document = ReportDocument(Encoded(ROWS[:3]), summarize(ROWS[:3]))
+    assert list(document.json_rows()) == [b'{"encoded":0}', b'{"encoded":1}', b'{"encoded":2}']
+    assert list(document.rows) == ROWS[:3]
+
+
+def test_rows_may_be_any_reiterable() -> None:
+    document = ReportDocument(Plain(ROWS), summarize(ROWS))
+    expected = [row_json(row).encode() for row in ROWS]
+    assert list(document.json_rows()) == expected
+    assert list(document.json_rows()) == expected
+    assert list(document.rows) == ROWS

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.audit import AuditResult, Review, default_name, report_paths, run_audit
+from auditor.audit import AuditResult, default_name, report_paths, run_audit
 from auditor.auth import StaticToken
 from auditor.baseline import load_baseline
 from auditor.breaker import CredentialGuard
@@ -33,12 +33,13 @@ from auditor.discovery import Listing, entries
 from auditor.errors import UsageError
 from auditor.exemptions import load_exemptions
 from auditor.inputs import Entry, InputSet, read_inputs
-from auditor.journal import JournalContents, fingerprint, read_journal
+from auditor.journal import JournalReader, fingerprint
 from auditor.model import tracing_supported
 from auditor.progress import summary_table
 from auditor.report.inventory import render_inventory
 from auditor.report.writers import write_atomically
 from auditor.retry import RetryPolicy
+from auditor.review import Review
 from auditor.rows import utc_now
 from auditor.runner import Runner
 from auditor.throttle import Throttles
@@ -100,14 +101,14 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UsageError(f"no URNs found in {what}")
     if source is None:
         source = NO_CREDENTIALS
-        if any(t.parsed is not None for t in inputs.targets):
+        if inputs.targets.invalid_count < len(inputs.targets):
             source = credential_source(env, settings)
     resume = None
     if args.resume:
         resume = _load_resume(Path(args.resume), inputs)
-        journal_dir = resume[0].parent
+        journal_dir = resume.path.parent
         settings = replace(
-            settings, name=str(resume[1].header.get("name")), out=Path(args.out or journal_dir)
+            settings, name=str(resume.header.get("name")), out=Path(args.out or journal_dir)
         )
     code = run_job(
         inputs,
@@ -176,27 +177,32 @@ def _write_inventory(settings: Settings, listings: Sequence[Listing]) -> Path:
 
 def _only_supported(inputs: InputSet) -> tuple[InputSet, int]:
     """Drop targets known not to support tracing; targets of unknown runtime stay."""
-    kept = [t for t in inputs.targets if tracing_supported(t.runtime, t.memory_size) is not False]
-    unknown = sum(1 for t in kept if t.parsed is not None and not t.runtime)
+    targets = inputs.targets
+    kept = [
+        index
+        for index in range(len(targets))
+        if tracing_supported(targets.runtime(index), targets.memory_size(index)) is not False
+    ]
+    unknown = sum(1 for i in kept if not targets.is_invalid(i) and not targets.runtime(i))
     if unknown:
         LOG.warning(
             "--only-supported: %d URNs have no runtime or memory size (a plain URN list), "
             "so they are audited; discover them, or give `auditor discover`'s CSV, to filter",
             unknown,
         )
-    return InputSet(kept, inputs.inputs), len(inputs.targets) - len(kept)
+    return InputSet(targets.subset(kept), inputs.inputs), len(targets) - len(kept)
 
 
-def _load_resume(path: Path, inputs: InputSet) -> tuple[Path, JournalContents]:
-    contents = read_journal(path)
-    header = contents.header
-    if header.get("fingerprint") != fingerprint(inputs.targets):
+def _load_resume(path: Path, inputs: InputSet) -> JournalReader:
+    journal = JournalReader(path)
+    header = journal.header
+    if header.get("fingerprint") != fingerprint(inputs.targets.urns):
         raise UsageError(
             f"--resume {path}: the journal is for a different input set "
             f"({header.get('targets', '?')} entries, these inputs have {len(inputs.targets)}); "
             "give the same inputs as the interrupted run, or run without --resume"
         )
-    return path, contents
+    return journal
 
 
 # Only invalid entries: nothing is sent, so no credential is needed.
@@ -210,7 +216,7 @@ def run_job(
     *,
     quiet: bool,
     preflight: bool = True,
-    resume: tuple[Path, JournalContents] | None = None,
+    resume: JournalReader | None = None,
     review: Review | None = None,
     run_facts: dict[str, Any] | None = None,
 ) -> int:
@@ -219,7 +225,7 @@ def run_job(
     LOG.info(
         "auditing %d entries (%d invalid) at rate %s/s per endpoint, concurrency %d",
         len(inputs.targets),
-        sum(t.parsed is None for t in inputs.targets),
+        inputs.targets.invalid_count,
         settings.rate or "unlimited",
         settings.concurrency,
     )
@@ -264,7 +270,7 @@ async def audit_async(
     console: Console,
     *,
     preflight: bool = True,
-    resume: tuple[Path, JournalContents] | None = None,
+    resume: JournalReader | None = None,
     review: Review | None = None,
     run_facts: dict[str, Any] | None = None,
 ) -> tuple[AuditResult, signal.Signals | None]:
@@ -273,10 +279,7 @@ async def audit_async(
     loop = asyncio.get_running_loop()
     for signum in EXIT_SIGNAL:
         loop.add_signal_handler(signum, _on_signal, signum, stop, caught)
-    regions: dict[str, str] = {}
-    for target in inputs.targets:
-        if target.parsed is not None:
-            regions.setdefault(target.parsed.project_id, target.parsed.region)
+    regions = inputs.targets.regions()
     try:
         async with api_client(settings, source, regions) as client:
             if preflight:
@@ -308,7 +311,7 @@ async def audit_async(
 
 
 async def _check_endpoints(client: TracingClient, inputs: InputSet) -> None:
-    endpoints = sorted({client.endpoint(t.parsed) for t in inputs.targets if t.parsed})
+    endpoints = sorted({client.region_endpoint(region) for region in inputs.targets.region_names()})
     problems = await asyncio.gather(*(client.unreachable(e) for e in endpoints))
     for endpoint, problem in zip(endpoints, problems, strict=True):
         if problem is not None:

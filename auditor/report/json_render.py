@@ -7,17 +7,15 @@ from typing import BinaryIO
 
 from auditor import __version__
 from auditor.report.tables import ReportDocument
-from auditor.rows import to_record
 
 SCHEMA_VERSION = 1
-# One encoder for every row: `json.dumps` with options builds a new encoder per call. Its
-# output is `json.dumps(record, ensure_ascii=False)`'s; rows are flat, so no circular check.
-_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 _BATCH_ROWS = 512  # rows joined into one write
 
 
 def render_json(document: ReportDocument, stream: BinaryIO) -> None:
-    """Write `{"schema_version", "tool", "run", "summary", "results": [...]}` to `stream`."""
+    """Write `{"schema_version", "tool", "run", "summary", "results": [...]}` to `stream`:
+    the head indented, then one compact row per line (`auditor.baseline` reads a report back
+    a row at a time thanks to that layout)."""
     head = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "auditor", "version": __version__},
@@ -26,15 +24,14 @@ def render_json(document: ReportDocument, stream: BinaryIO) -> None:
     }
     text = json.dumps(head, ensure_ascii=False, indent=2)
     stream.write(text[: text.rindex("}")].rstrip().encode() + b',\n  "results": [')
-    encode = _ROW_ENCODER.encode
-    separator = "\n    "
-    batch: list[str] = []
-    for row in document.rows:
-        batch.append(encode(to_record(row)))
+    separator = b"\n    "
+    batch: list[bytes] = []
+    for line in document.json_rows():
+        batch.append(line)
         if len(batch) >= _BATCH_ROWS:
-            stream.write((separator + ",\n    ".join(batch)).encode())
+            stream.write(separator + b",\n    ".join(batch))
             batch.clear()
-            separator = ",\n    "
+            separator = b",\n    "
     if batch:
-        stream.write((separator + ",\n    ".join(batch)).encode())
+        stream.write(separator + b",\n    ".join(batch))
     stream.write(b"\n  ]\n}\n")

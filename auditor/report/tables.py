@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from auditor.baseline import Comparison
 from auditor.exemptions import ExemptionReport
 from auditor.model import Row, Status
+from auditor.rows import row_json
 
 if TYPE_CHECKING:  # pandas loads only when a table is built (XLSX), not for a JSON-only run
     import pandas as pd
@@ -45,33 +46,68 @@ class Summary:
         return document
 
 
+@runtime_checkable
+class EncodedRows(Protocol):
+    """Rows that also come already encoded for the JSON report (`auditor.journal.JournalRows`
+    reads them from the journal, where they were written as the report writes them)."""
+
+    def __iter__(self) -> Iterator[Row]: ...
+
+    def json_lines(self) -> Iterator[bytes]: ...
+
+
 @dataclass(frozen=True)
 class ReportDocument:
     """Everything a renderer needs: the rows in input order, their summary and the run facts;
-    with `--baseline` the comparison, with `--exemptions` what the exemptions did."""
+    with `--baseline` the comparison, with `--exemptions` what the exemptions did.
 
-    rows: Sequence[Row]
+    `rows` may be iterated more than once (one pass per report): a list, or rows read back
+    from a journal as each pass goes."""
+
+    rows: Iterable[Row]
     summary: Summary
     run: dict[str, Any] = field(default_factory=dict)
     comparison: Comparison | None = None
     exemptions: ExemptionReport | None = None
 
+    def json_rows(self) -> Iterator[bytes]:
+        """Each row as the JSON report writes it."""
+        if isinstance(self.rows, EncodedRows):
+            return self.rows.json_lines()
+        return (row_json(row).encode() for row in self.rows)
+
+
+class SummaryCounter:
+    """Counts rows by status, project and region as they come, in any order: a run keeps
+    counts, never its rows."""
+
+    def __init__(self) -> None:
+        self._by_status: Counter[Status] = Counter()
+        self._by_project: Counter[tuple[str, Status]] = Counter()
+        self._by_region: Counter[tuple[str, Status]] = Counter()
+
+    def add(self, row: Row) -> None:
+        status = row.status
+        self._by_status[status] += 1
+        self._by_project[row.project_id or "(invalid)", status] += 1
+        self._by_region[row.region or "(invalid)", status] += 1
+
+    def summary(self) -> Summary:
+        by_status = self._by_status
+        return Summary(
+            total=sum(by_status.values()),
+            by_status={s.value: by_status[s] for s in STATUS_ORDER if by_status[s]},
+            by_project=_nest(self._by_project),
+            by_region=_nest(self._by_region),
+        )
+
 
 def summarize(rows: Iterable[Row]) -> Summary:
     """Count rows by status, by project × status and by region × status."""
-    by_status: Counter[Status] = Counter()
-    by_project: Counter[tuple[str, Status]] = Counter()
-    by_region: Counter[tuple[str, Status]] = Counter()
+    counter = SummaryCounter()
     for row in rows:
-        by_status[row.status] += 1
-        by_project[row.project_id or "(invalid)", row.status] += 1
-        by_region[row.region or "(invalid)", row.status] += 1
-    return Summary(
-        total=sum(by_status.values()),
-        by_status={s.value: by_status[s] for s in STATUS_ORDER if by_status[s]},
-        by_project=_nest(by_project),
-        by_region=_nest(by_region),
-    )
+        counter.add(row)
+    return counter.summary()
 
 
 def _nest(counts: Counter[tuple[str, Status]]) -> dict[str, dict[str, int]]:

@@ -12,7 +12,8 @@ strictly top to bottom; the Summary is laid out in that order too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO
 
 import xlsxwriter
@@ -136,13 +137,13 @@ class _SheetSeries:
         self._finish_sheet()
 
 
-def _column_widths(rows: Sequence[Row]) -> list[float]:
+def _column_widths(rows: Iterable[Row]) -> list[float]:
     """Widths fitted to the header (bold, with its filter button) and a sample of rows, capped
     so one long text cannot push the other columns out of view (the cell keeps all of it)."""
     widths = [text_width(name, bold=True) + _FILTER_BUTTON for name in COLUMNS]
     # Every status fits, including those first seen past the sample.
     widths[_STATUS_COLUMN] = max(widths[_STATUS_COLUMN], *(text_width(s) for s in Status))
-    for row in rows[:_WIDTH_SAMPLE]:
+    for row in itertools.islice(rows, _WIDTH_SAMPLE):
         for column, name in enumerate(COLUMNS):
             value = getattr(row, name)
             if value is not None and value != "":
