@@ -102,7 +102,9 @@ async def run_audit(
     if preflight:
         verdicts, checked = await runner.preflight(_first_per_project(targets, offsets))
         preflight_requests = checked.requests
-    with Journal(journal_path, header, resume=resume is not None) as journal:
+    # The lines of one event-loop turn go to the OS together, at the start of the next turn.
+    defer = asyncio.get_running_loop().call_soon
+    with Journal(journal_path, header, resume=resume is not None, defer=defer) as journal:
 
         def sink(index: int, row: Row) -> None:
             offsets[index] = journal.record(index, row)

@@ -1,9 +1,11 @@
 """The journal: one JSON line per finished target, appended as results arrive.
 
 The first line is a header naming the run and a fingerprint of its inputs; each further line is
-a result row plus its target index (`i`); a resumed run adds a `resumed_at` marker line. Each
-line is handed to the OS as soon as it is written, so a killed process loses only the requests
-it had in flight; fsync runs in small batches, so a machine crash loses at most the last batch.
+a result row plus its target index (`i`); a resumed run adds a `resumed_at` marker line. Lines
+reach the OS at once, or (in an audit, `defer` given) the lines of one event-loop turn together
+at the start of the next turn, so a killed process loses only the requests it had in flight and
+the answers of its last few milliseconds (which `--resume` asks again); fsync runs in small
+batches, so a machine crash loses at most the last batch.
 Rows hold no secret (the AK is already masked), so neither does the journal.
 """
 
@@ -54,13 +56,19 @@ class Journal:
         resume: bool = False,
         batch_rows: int = 1024,
         batch_seconds: float = 0.5,
+        defer: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self.path = path
         self._batch_rows = batch_rows
         self._batch_seconds = batch_seconds
+        # `defer(flush)` runs `flush` soon (an event loop's `call_soon`): the lines recorded
+        # until then go to the OS in one write(2), not one each. Without it, each line at once.
+        self._defer = defer
+        self._pending: list[str] = []
+        self._failed: OSError | None = None  # a deferred write that failed, raised on next use
         if resume:
             _cut_torn_tail(path)
-        # Unbuffered: each line goes to the OS in one write(2), with no buffer layer to flush.
+        # Unbuffered: lines go to the OS in one write(2) each time, with no buffer to flush.
         self._stream = path.open("ab" if resume else "wb", buffering=0)
         self._position = self._stream.seek(0, os.SEEK_END)
         self.opened_at = self._position  # lines from here on were written by this run
@@ -75,16 +83,20 @@ class Journal:
     def record(self, index: int, row: Row) -> int:
         """Append one finished target; return the line's offset in the file (where
         `JournalRows` reads it back). Synced to disk every few rows or fraction of a second."""
+        if self._failed is not None:
+            raise self._failed
         # `{"i": index, **record}` without a second dict: the record's own braces are reused.
         line = f'{{"i":{index:d},{row_json(row)[1:]}\n'
         offset = self._position
-        self._write_line(line)
+        self._position += len(line)  # ASCII: as many bytes as characters
         self._unsynced += 1
-        if (
-            self._unsynced >= self._batch_rows
-            or time.monotonic() - self._last_sync >= self._batch_seconds
-        ):
-            self.sync()
+        if self._defer is None:
+            self._write_out(line)
+            self._sync_if_due()
+        else:
+            if not self._pending:
+                self._defer(self._flush)
+            self._pending.append(line)
         return offset
 
     def sync(self) -> None:
@@ -95,8 +107,13 @@ class Journal:
 
     def close(self) -> None:
         if not self._stream.closed:
-            self.sync()
-            self._stream.close()
+            try:
+                self._flush()
+                if self._failed is not None:
+                    raise self._failed
+                self.sync()
+            finally:
+                self._stream.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -104,14 +121,32 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, record: dict[str, Any]) -> None:
-        self._write_line(_ENCODER.encode(record) + "\n")
+    def _flush(self) -> None:
+        """Write the deferred lines (a no-op once closed, or when there are none)."""
+        if not self._pending or self._stream.closed:
+            return
+        lines = "".join(self._pending)
+        self._pending.clear()
+        try:
+            self._write_out(lines)
+            self._sync_if_due()
+        except OSError as exc:  # raised from the next record() or close(), not lost in a callback
+            self._failed = exc
 
-    def _write_line(self, line: str) -> None:
-        # A write(2) per line, cheap next to an HTTP request, is what makes a `kill -9` lose
-        # only the requests in flight.
-        data = memoryview(line.encode("ascii"))
-        self._position += len(data)
+    def _sync_if_due(self) -> None:
+        if (
+            self._unsynced >= self._batch_rows
+            or time.monotonic() - self._last_sync >= self._batch_seconds
+        ):
+            self.sync()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = _ENCODER.encode(record) + "\n"
+        self._position += len(line.encode("ascii"))
+        self._write_out(line)
+
+    def _write_out(self, text: str) -> None:
+        data = memoryview(text.encode("ascii"))
         while data:
             data = data[self._stream.write(data) :]  # a regular file takes all, but be sure
 

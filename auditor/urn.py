@@ -17,6 +17,14 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,128}\Z")
 _VERSION = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 _ALIAS = re.compile(r"![A-Za-z0-9_-]{1,64}\Z")
 _MAX_LENGTH = 512
+# The whole grammar above as one expression: one `match` (~0.5 µs) tells a valid URN and gives
+# its parts, where the checks of `parse_urn` one by one (~3 µs) say what is wrong with the rest.
+# Tests check that both accept exactly the same strings.
+VALID_URN = re.compile(
+    r"urn:fss:(?P<region>[a-z]{2,}(?:-[a-z0-9]+)+):(?P<project>[A-Za-z0-9]{32}):function:"
+    r"(?P<package>[A-Za-z0-9_-]{1,128}):(?P<name>[A-Za-z0-9_-]{1,128})"
+    r"(?::(?P<qualifier>![A-Za-z0-9_-]{1,64}|[A-Za-z0-9_.-]{1,64}))?\Z"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,19 @@ class FunctionUrn:
 
 def parse_urn(text: str) -> FunctionUrn:
     """Parse `text` as a function URN, or raise `InvalidUrn` saying what is wrong with it."""
+    valid = VALID_URN.match(text) if len(text) <= _MAX_LENGTH else None
+    if valid is not None:
+        region, project_id, package, name, qualifier = valid.groups("")
+        # A fleet has few regions, projects and packages: a million URNs share one string each.
+        return FunctionUrn(
+            sys.intern(region), sys.intern(project_id), sys.intern(package), name, qualifier
+        )
+    return parse_urn_by_parts(text)
+
+
+def parse_urn_by_parts(text: str) -> FunctionUrn:
+    """`parse_urn` checking one part at a time: the reference grammar, and the reason an entry
+    is not a URN."""
     if not text:
         raise InvalidUrn("empty entry")
     if len(text) > _MAX_LENGTH:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from array import array
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -514,3 +515,59 @@ def test_offsets_read_before_a_resume_still_point_at_their_rows(tmp_path: Path) 
             if offset < 0:
                 offsets[index] = journal.record(index, make_row(index))
     assert list(JournalRows(path, offsets)) == [make_row(0), make_row(1)]
+
+
+# --- deferred writes (an audit's journal: one write(2) per event-loop turn) --------------------
+
+
+class Deferred:
+    """A stand-in for `loop.call_soon`: callbacks run when the test says so."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[], None]] = []
+
+    def __call__(self, callback: Callable[[], None]) -> None:
+        self.callbacks.append(callback)
+
+    def run(self) -> None:
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+def test_deferred_lines_reach_the_file_together_when_the_turn_ends(tmp_path: Path) -> None:
+    path = tmp_path / "a.journal.jsonl"
+    turn = Deferred()
+    with Journal(path, HEADER, defer=turn) as journal:
+        offsets = [journal.record(i, make_row(i)) for i in range(3)]
+        assert len(turn.callbacks) == 1  # one flush for the whole turn
+        assert len(lines(path)) == 1  # only the header so far
+        turn.run()
+        assert [line["i"] for line in lines(path)[1:]] == [0, 1, 2]
+        data = path.read_bytes()
+        for index, offset in enumerate(offsets):  # the offsets given out were right
+            assert json.loads(data[offset:].split(b"\n", 1)[0])["i"] == index
+        journal.record(3, make_row(3))
+        assert len(turn.callbacks) == 1  # the next turn gets its own flush
+    assert [line["i"] for line in lines(path)[1:]] == [0, 1, 2, 3]  # close flushed the rest
+    turn.run()  # a flush that comes after close does nothing
+    assert len(lines(path)) == 5
+
+
+def test_a_deferred_write_that_fails_is_raised_by_the_next_record_and_by_close(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.journal.jsonl"
+    turn = Deferred()
+    journal = Journal(path, HEADER, defer=turn)
+    journal.record(0, make_row(0))
+
+    def full(data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    journal._stream.write = full  # type: ignore[method-assign]
+    turn.run()  # the failure is kept, not lost in a loop callback
+    with pytest.raises(OSError, match="No space left"):
+        journal.record(1, make_row(1))
+    with pytest.raises(OSError, match="No space left"):
+        journal.close()
