@@ -9,8 +9,8 @@ So requests are paced by a schedule on the loop clock: slot `k` falls at `t0 + k
 a worker takes the next free slot and sleeps until it (one timer each, no polling), and a slot
 that is woken late does not move the ones after it. The schedule never lags more than a small
 headroom behind the clock: after an idle spell it restarts from now and lets half the margin
-(1 % of R) go at once, so any 1-second window holds at most 99 % of R and the other 1 % is
-slack for network jitter.
+(0.75 % of R) go at once, so any 1-second window holds at most 99.25 % of R and the other
+0.75 % is slack for network jitter.
 
 asyncio-throttle stays behind the pacer as the hard cap: no more starts in any sliding second
 than the schedule allows (and never more than R), whatever the pacer did, say many slots woken
@@ -32,7 +32,7 @@ from typing import Protocol
 
 from asyncio_throttle.throttler import Throttler
 
-SAFETY_MARGIN = 0.98
+SAFETY_MARGIN = 0.985  # requests are paced at 98.5 % of the rate; the rest is slack
 RECOVERY_STEP = 0.25  # share of the configured rate regained per second without a 429
 MIN_SHARE = 1 / 32  # the rate never drops below this share of the configured rate
 CAP_POLL_S = 0.001  # how often the task at the head polls the hard cap while it is reached
