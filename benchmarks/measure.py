@@ -1,12 +1,16 @@
 """Run a command as a child process and measure it: wall time, CPU time and peak RSS.
 
 The peak RSS is the child's own (`os.wait4` returns the rusage of exactly that child), so the
-emulator and earlier children never blur it.
+emulator and earlier children never blur it. One catch: Linux keeps the largest RSS a process
+had before `exec` (for a child, the parent's memory it forked with), so a child started by a
+parent that holds a lot counts that as its own peak. Start RSS-measured children while this
+process is small (`own_peak_mib` says how small it was).
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import tempfile
 import threading
@@ -54,3 +58,8 @@ def run_measured(
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
         )
+
+
+def own_peak_mib() -> float:
+    """This process's own peak RSS so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
