@@ -189,10 +189,11 @@ def measure_overhead(results: Results, server: emu.Emulator, work: Path, sizes: 
     median ratio is the figure (every pair is listed in the details)."""
     urns = first_urns(server.urns_file, sizes.audit, work / "audit-urns.txt")
     pairs: list[tuple[Measured, Measured, int, int]] = []
-    bare_out: dict[str, Any] = {}
+    bare_outs: list[dict[str, Any]] = []
     for _ in range(OVERHEAD_ROUNDS):
         server.reset()
         bare, bare_out = run_client("bare", server, urns, str(CONCURRENCY))
+        bare_outs.append(bare_out)
         bare_seen = server.stats()["tracing_requests"]
         server.reset()
         audit = run_audit(server, urns, work / "out", "overhead", rate=0, formats="json")
@@ -200,6 +201,7 @@ def measure_overhead(results: Results, server: emu.Emulator, work: Path, sizes: 
     ratios = [bare.wall_s / audit.wall_s for bare, audit, _, _ in pairs]
     middle = sorted(range(len(pairs)), key=lambda i: ratios[i])[len(pairs) // 2]
     bare, audit, bare_seen, audit_seen = pairs[middle]
+    bare_out = bare_outs[middle]
     ratio = ratios[middle]
     results.add(Figure(
         f"audit ÷ bare aiohttp loop ({sizes.audit:,} URNs, c={CONCURRENCY}, whole process,"
