@@ -17,7 +17,6 @@ import os
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -142,32 +141,13 @@ class Journal:
 
     def _write(self, record: dict[str, Any]) -> None:
         line = _ENCODER.encode(record) + "\n"
-        self._position += len(line.encode("ascii"))
+        self._position += len(line)  # ASCII: as many bytes as characters
         self._write_out(line)
 
     def _write_out(self, text: str) -> None:
         data = memoryview(text.encode("ascii"))
         while data:
             data = data[self._stream.write(data) :]  # a regular file takes all, but be sure
-
-
-@dataclass
-class JournalContents:
-    """A journal read back: its header, the rows by target index, and what was skipped."""
-
-    header: dict[str, Any]
-    rows: dict[int, Row] = field(default_factory=dict)
-    skipped_lines: int = 0
-
-
-def read_journal(path: Path) -> JournalContents:
-    """Read a journal whole; a torn or unreadable line is skipped (and counted), never fatal."""
-    reader = JournalReader(path)
-    contents = JournalContents(reader.header)
-    for index, _, row in reader.records():
-        contents.rows[index] = row
-    contents.skipped_lines = reader.skipped_lines
-    return contents
 
 
 class JournalReader:
@@ -247,14 +227,14 @@ class JournalRows:
 
     def __iter__(self) -> Iterator[Row]:
         mark = self._mark
-        for line in self._lines():
+        for _, line in self._lines():
             row = from_record(json.loads(line))
             yield row if mark is None else mark(row)
 
     def json_lines(self) -> Iterator[bytes]:
         """Each row as the JSON report writes it (compact, one object, no newline)."""
         raw_from = self._raw_from if self._mark is None else None
-        for offset, line in zip(self._placed(), self._lines(), strict=True):
+        for offset, line in self._lines():
             if raw_from is not None and offset >= raw_from:
                 # `{"i":N,"urn":...}\n` -> `{"urn":...}`: N is a number, so its comma is first.
                 yield b"{" + line[line.index(b",") + 1 :].rstrip(b"\n")
@@ -262,15 +242,14 @@ class JournalRows:
                 row = from_record(json.loads(line))
                 yield row_json(row if self._mark is None else self._mark(row)).encode()
 
-    def _placed(self) -> Iterator[int]:
-        return (offset for offset in self._offsets if offset >= 0)
-
-    def _lines(self) -> Iterator[bytes]:
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """`(offset, line)` of each placed row, in target order."""
         # Rows finish out of order, but never far from it: most seeks stay inside the buffer.
         with _open(self.path) as stream:
-            for offset in self._placed():
-                stream.seek(offset)
-                yield stream.readline()
+            for offset in self._offsets:
+                if offset >= 0:
+                    stream.seek(offset)
+                    yield offset, stream.readline()
 
 
 def _load(line: str) -> dict[str, Any] | None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from auditor.journal import JournalReader
 from auditor.model import Row, Status
 
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -42,3 +45,18 @@ def make_row(
     }
     values.update(changes)
     return Row(**values)
+
+
+@dataclass
+class Contents:
+    """A journal read whole through `JournalReader`: header, rows by index, lines skipped."""
+
+    header: dict[str, Any]
+    rows: dict[int, Row]
+    skipped_lines: int
+
+
+def read_journal(path: Path) -> Contents:
+    reader = JournalReader(path)
+    rows = {index: row for index, _, row in reader.records()}
+    return Contents(reader.header, rows, reader.skipped_lines)

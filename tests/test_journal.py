@@ -20,11 +20,10 @@ from auditor.journal import (
     JournalReader,
     JournalRows,
     fingerprint,
-    read_journal,
 )
 from auditor.model import COLUMNS, Row, Status, Target
 from auditor.rows import from_record, invalid_row, row_json
-from tests.factories import make_row
+from tests.factories import make_row, read_journal
 
 
 def lines(path: Path) -> list[dict[str, Any]]:

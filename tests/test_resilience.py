@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.journal import read_journal
 from tests.conftest import EmulatorProcess, emulator_stats, run_cli, start_emulator
+from tests.factories import read_journal
 from tests.report_schema import validate_report
 
 
