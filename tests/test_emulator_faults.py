@@ -253,6 +253,7 @@ def test_rate_limit_then_auth_come_before_faults() -> None:
     function = first(Behaviour.CONFIGURED)
     config = EmulatorConfig(
         rate_limit=2,
+        rate_limit_scope="project",  # the bad token and the good one share the window
         faults={Fault.SERVER_503: 1.0},
         function_faults={function.urn.unqualified: Fault.HTML_502},
     )

@@ -192,7 +192,7 @@ def test_rate_limit_throttles_per_project_once_the_window_is_full() -> None:
         status, _, _ = await fetch(session, tracing_url(emulator, str(elsewhere.urn)))
         assert status == 200
 
-    serve(scenario, config=EmulatorConfig(rate_limit=3))
+    serve(scenario, config=EmulatorConfig(rate_limit=3, rate_limit_scope="project"))
 
 
 def test_rate_limit_is_a_sliding_window() -> None:
@@ -534,6 +534,10 @@ def test_stats_summary_counts_repeats_and_peaks() -> None:
         aksk_locks=1,
         iam_requests=3,
         tokens_issued=Counter({"q": 1, "p": 1}),
+        throttled=[0.2, 0.3],
+        clock_start=0.0,
+        rate_limit_scope="project",
+        rate_limit_schedule=((0.0, 2), (1.5, None)),
     )
     summary = stats.summary()
     assert summary == {
@@ -550,6 +554,8 @@ def test_stats_summary_counts_repeats_and_peaks() -> None:
         "aksk_locks": 1,
         "iam_requests": 3,
         "tokens_issued": {"p": 1, "q": 1},
+        "timeline": {"accepted": [2, 0, 1], "throttled": [2, 0, 0]},
+        "rate_limit": {"scope": "project", "schedule": [[0, 2], [1.5, None]]},
     }
     assert str(summary["by_status"]) == "{'200': 6, '404': 2, '503': 1}"  # sorted by code
     assert str(summary["by_project"]) == "{'p': 7, 'q': 2}"  # sorted by project
@@ -569,10 +575,14 @@ def test_stats_reset_clears_every_field_in_place() -> None:
         aksk_locks=1,
         iam_requests=2,
         tokens_issued=Counter({"p": 1}),
+        throttled=[0.7],
+        clock_start=0.0,
+        rate_limit_schedule=((0.0, 2),),
     )
     arrivals = stats.arrivals
     stats.reset()
-    assert stats == Stats()
+    # What the server applies is not something it saw: a reset keeps it.
+    assert stats == Stats(rate_limit_schedule=((0.0, 2),))
     assert stats.arrivals is arrivals  # holders of the old lists see the reset too
 
 
@@ -605,7 +615,12 @@ def test_stats_route_serves_what_the_server_saw_without_counting_itself() -> Non
             "aksk_locks": 0,
             "iam_requests": 0,
             "tokens_issued": {},
+            # Without a limit the clock starts at the first tracing request; none is throttled.
+            "timeline": emulator.stats.timeline(),
+            "rate_limit": None,
         }
+        assert sum(body["timeline"]["accepted"]) == 5
+        assert not any(body["timeline"]["throttled"])
         assert 1 <= body["max_in_any_1s"] <= 5
         # Neither the stats route, nor a wrong path or method under /_emulator, is counted.
         for method, path, want in [
@@ -634,9 +649,10 @@ def test_stats_reset_route_starts_a_fresh_measurement() -> None:
         before = emulator.stats
         status, body = await emulator_route(session, emulator, "POST", "/_emulator/stats/reset")
         assert status == 200
-        assert body == Stats().summary()
+        applied = {"scope": "user", "schedule": [[0, 2]]}
+        assert body == {**Stats().summary(), "rate_limit": applied}
         assert emulator.stats is before
-        assert emulator.stats == Stats()
+        assert emulator.stats == Stats(rate_limit_schedule=((0.0, 2),))
         # Only Stats is cleared: the rate limit's window still holds the first second.
         assert (await fetch_raw(session, url))[0] == 429
         _, body = await emulator_route(session, emulator, "GET", "/_emulator/stats")
@@ -644,5 +660,8 @@ def test_stats_reset_route_starts_a_fresh_measurement() -> None:
         assert body["by_status"] == {"429": 1}
         assert (body["max_in_any_1s"], body["max_accepted_in_any_1s"]) == (1, 0)
         assert (body["asked_more_than_once"], body["extra_asks"]) == (0, 0)
+        # The clock restarted at that request.
+        assert body["timeline"] == {"accepted": [0], "throttled": [1]}
+        assert body["rate_limit"] == applied
 
     serve(scenario, config=config)

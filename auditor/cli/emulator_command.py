@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.cli.console import EXIT_OK, EXIT_SIGNAL
 from auditor.errors import UsageError
+
+if TYPE_CHECKING:
+    from auditor.emulator import EmulatorConfig, Fault, Fleet, RateSchedule
 
 
 def emulator_command(args: argparse.Namespace) -> int:
@@ -18,18 +22,13 @@ def emulator_command(args: argparse.Namespace) -> int:
         DEFAULT_SK,
         DEFAULT_TOKEN,
         DEFAULT_USER,
-        EmulatorConfig,
         Fleet,
-        parse_fault_spec,
         running_emulator,
     )
+    from auditor.emulator.ratelimit import describe
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port: {args.port} is not a port number")
-    try:
-        faults = dict(parse_fault_spec(spec) for spec in args.fault)
-    except ValueError as exc:
-        raise UsageError(f"--fault: {exc}") from None
     regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
     try:
         fleet = Fleet.generate(
@@ -41,24 +40,12 @@ def emulator_command(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"emulator: {exc}") from None
+    config = emulator_config(args, fleet)
     if args.urns_out:
         try:
             Path(args.urns_out).write_text("\n".join(fleet.urns()) + "\n", encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--urns-out {args.urns_out}: {exc.strerror or exc}") from None
-    try:
-        config = EmulatorConfig(
-            token=args.token or DEFAULT_TOKEN,
-            latency_ms=tuple(args.latency_ms) if args.latency_ms else (0.0, 0.0),
-            rate_limit=args.rate_limit,
-            faults=faults,
-            fault_seed=args.fault_seed,
-            retry_after_s=args.retry_after,
-            reject_projects=frozenset(args.reject_project),
-            token_lifetime_requests=args.token_lifetime_requests,
-        )
-    except ValueError as exc:
-        raise UsageError(f"emulator: {exc}") from None
 
     # Even a test server's custom token is not echoed; only the well-known default is.
     shown_token = DEFAULT_TOKEN if config.token == DEFAULT_TOKEN else "<your --token>"
@@ -80,7 +67,8 @@ def emulator_command(args: argparse.Namespace) -> int:
                     f"  HUAWEICLOUD_USERNAME={DEFAULT_USER} "
                     f"HUAWEICLOUD_PASSWORD={DEFAULT_PASSWORD} "
                     f"HUAWEICLOUD_DOMAIN_NAME={DEFAULT_DOMAIN} "
-                    f"auditor audit URNS.txt --endpoint {url} --iam-endpoint {url}",
+                    f"auditor audit URNS.txt --endpoint {url} --iam-endpoint {url}\n"
+                    f"{describe(config.limit_schedule, config.rate_limit_scope)}",
                     flush=True,
                 )
                 await stop.wait()
@@ -89,3 +77,67 @@ def emulator_command(args: argparse.Namespace) -> int:
 
     asyncio.run(serve())
     return EXIT_OK
+
+
+def emulator_config(args: argparse.Namespace, fleet: Fleet) -> EmulatorConfig:
+    """The `EmulatorConfig` the `emulator` command's arguments ask for, serving `fleet`;
+    `UsageError` (one line) for arguments that do not make one."""
+    from auditor.emulator import DEFAULT_TOKEN, EmulatorConfig, parse_fault_spec
+
+    try:
+        faults = dict(parse_fault_spec(spec) for spec in args.fault)
+    except ValueError as exc:
+        raise UsageError(f"--fault: {exc}") from None
+    try:
+        return EmulatorConfig(
+            token=args.token or DEFAULT_TOKEN,
+            latency_ms=tuple(args.latency_ms) if args.latency_ms else (0.0, 0.0),
+            rate_limit_schedule=_rate_limit_schedule(args),
+            rate_limit_scope=args.rate_limit_scope,
+            faults=faults,
+            fault_seed=args.fault_seed,
+            function_faults=_function_faults(args, fleet),
+            fault_times=args.fault_times,
+            retry_after_s=args.retry_after,
+            reject_projects=frozenset(args.reject_project),
+            token_lifetime_requests=args.token_lifetime_requests,
+        )
+    except ValueError as exc:
+        raise UsageError(f"emulator: {exc}") from None
+
+
+def _rate_limit_schedule(args: argparse.Namespace) -> RateSchedule:
+    """`--rate-limit N` (the schedule `0:N`) or `--rate-limit-schedule`, checked; () for none."""
+    from auditor.emulator import parse_schedule
+
+    if args.rate_limit is not None and args.rate_limit_schedule is not None:
+        raise UsageError(
+            "--rate-limit and --rate-limit-schedule: give one (--rate-limit N is the same as "
+            "--rate-limit-schedule 0:N)"
+        )
+    if args.rate_limit is not None:
+        if args.rate_limit < 1:
+            raise UsageError(f"--rate-limit: {args.rate_limit} must be >= 1 (omit it for none)")
+        return ((0.0, args.rate_limit),)
+    if args.rate_limit_schedule is None:
+        return ()
+    try:
+        return parse_schedule(args.rate_limit_schedule)
+    except ValueError as exc:
+        raise UsageError(f"--rate-limit-schedule: {exc}") from None
+
+
+def _function_faults(args: argparse.Namespace, fleet: Fleet) -> dict[str, Fault]:
+    """`--function-fault NAME=SHARE ...`: that share of the fleet's functions, by --fault-seed."""
+    from auditor.emulator import parse_fault_spec, pick_function_faults
+
+    if args.fault_times is not None and not args.function_fault:
+        raise UsageError("--fault-times: it counts --function-fault faults; add --function-fault")
+    if args.fault_times is not None and args.fault_times < 0:
+        raise UsageError(f"--fault-times: {args.fault_times} must be >= 0")
+    try:
+        shares = dict(parse_fault_spec(spec, "SHARE") for spec in args.function_fault)
+        urns = [function.urn.unqualified for function in fleet.functions]
+        return pick_function_faults(urns, shares, args.fault_seed)
+    except ValueError as exc:
+        raise UsageError(f"--function-fault: {exc}") from None

@@ -50,7 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--regions", default="cn-north-4,ap-southeast-1", help="comma-separated fleet regions"
     )
     emulator.add_argument("--latency-ms", type=float, nargs=2, metavar=("MIN", "MAX"))
-    emulator.add_argument("--rate-limit", type=int, help="429 above N requests/s per project")
+    emulator.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        help="429 APIG.0308 above N requests in any sliding 1 s window per scope",
+    )
+    emulator.add_argument(
+        "--rate-limit-schedule",
+        metavar="T:N,...",
+        help="a limit that changes: 0:100,20:30,40:none = 100/s from second 0, 30/s from 20, "
+        "none from 40; seconds count from the first rate-limited request after the start or "
+        "a stats reset (not with --rate-limit)",
+    )
+    emulator.add_argument(
+        "--rate-limit-scope",
+        choices=("user", "project"),
+        default="user",
+        help="one window per credential across all projects, as Huawei's gateway (user), "
+        "or per project (default user)",
+    )
     emulator.add_argument("--urns-out", metavar="FILE", help="write the fleet's URNs here")
     emulator.add_argument("--token", help="the X-Auth-Token it accepts (default emulator-token)")
     emulator.add_argument(
@@ -60,7 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=P",
         help="inject a fault into a share P of tracing answers, e.g. html_502=0.05 (repeatable)",
     )
-    emulator.add_argument("--fault-seed", type=int, default=0, help="seed of fault draws (0)")
+    emulator.add_argument(
+        "--function-fault",
+        action="append",
+        default=[],
+        metavar="NAME=SHARE",
+        help="a share of the fleet's functions, picked by --fault-seed, get fault NAME on every "
+        "request, e.g. fss_429=0.05 (repeatable; disjoint functions)",
+    )
+    emulator.add_argument(
+        "--fault-times",
+        type=int,
+        metavar="N",
+        help="a --function-fault function gets its fault on its first N requests only",
+    )
+    emulator.add_argument(
+        "--fault-seed", type=int, default=0, help="seed of fault draws and picks (0)"
+    )
     emulator.add_argument(
         "--reject-project",
         action="append",

@@ -7,6 +7,9 @@ nothing of the package but `auditor.urn`, `auditor.errors` and `auditor.signer`.
     fleet.py   the deterministic fleet: `Fleet.generate` draws functions and their `Behaviour`s,
                and drifts them by `generation` (what changed: `Fleet.drift`, a `Drift`)
     faults.py  `Fault`s real gateways commit, `parse_fault_spec`, and which request gets which
+               (`pick_function_faults` for a seeded share of the fleet)
+    ratelimit.py  the gateway's sliding 1 s window per user or project, its limit following
+                  a schedule (`RateLimit`, `parse_schedule`)
     config.py  `EmulatorConfig` and the well-known credentials it accepts (`DEFAULT_TOKEN`, ...)
     auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks
     iam.py     IAM's `POST /v3/auth/tokens`: project-scoped tokens for a user's password
@@ -26,7 +29,13 @@ from auditor.emulator.config import (
     DEFAULT_USER,
     EmulatorConfig,
 )
-from auditor.emulator.faults import PLAIN_SK_PREFIX, Answer, Fault, parse_fault_spec
+from auditor.emulator.faults import (
+    PLAIN_SK_PREFIX,
+    Answer,
+    Fault,
+    parse_fault_spec,
+    pick_function_faults,
+)
 from auditor.emulator.fleet import (
     ADDED_SHARE,
     DEFAULT_MIX,
@@ -44,6 +53,7 @@ from auditor.emulator.fleet import (
     EmulatedFunction,
     Fleet,
 )
+from auditor.emulator.ratelimit import RateLimit, RateSchedule, parse_schedule
 from auditor.emulator.server import (
     LAST_MODIFIED,
     MAX_ITEMS,
@@ -81,9 +91,13 @@ __all__ = [
     "EmulatorConfig",
     "Fault",
     "Fleet",
+    "RateLimit",
+    "RateSchedule",
     "RunningEmulator",
     "Stats",
     "create_app",
     "parse_fault_spec",
+    "parse_schedule",
+    "pick_function_faults",
     "running_emulator",
 ]

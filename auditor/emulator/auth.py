@@ -21,6 +21,10 @@ count. Requests while it is locked neither count nor extend the lock.
 token, 401 `APIG.0301` "verify aksk signature fail" for a signature. The latter counts against
 the AK like any failed signature: a client that keeps knocking on a refusing project can lock
 its access key for every project, which is what a careful auditor must never do.
+
+`CredentialCheck.holder` names whose credentials a request presents, without judging them, for
+the gateway's per-user rate limit: an IAM token's user, any other token, a signature's AK, or
+"anonymous".
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from auditor.emulator.stats import Stats
 from auditor.signer import parse_authorization, parse_sdk_date, verify
 
 AKSK_FAILURES_TO_LOCK = 5
+ANONYMOUS = "anonymous"
 SDK_DATE_TOLERANCE = timedelta(minutes=15)
 
 WallClock = Callable[[], datetime]
@@ -66,11 +71,13 @@ BAD_SIGNATURE = _iam_info("APIG.0301", "verify aksk signature fail")
 
 @dataclass(slots=True)
 class IssuedToken:
-    """A token IAM issued: its project, when it expires, and how often it was accepted."""
+    """A token IAM issued: its project, when it expires, how often it was accepted, and the
+    user it was issued to."""
 
     project_id: str
     expires_at: datetime
     uses: int = 0
+    user: str = ""
 
 
 class CredentialCheck:
@@ -89,9 +96,25 @@ class CredentialCheck:
         self._failures: Counter[str] = Counter()  # failed authentications in a row, per AK
         self._locked_until: dict[str, float] = {}  # AK -> loop time its lock ends
 
-    def remember(self, token: str, project_id: str, expires_at: datetime) -> None:
-        """Accept `token` (issued by IAM) for `project_id` until `expires_at`."""
-        self._issued[token] = IssuedToken(project_id, expires_at)
+    def remember(self, token: str, project_id: str, expires_at: datetime, user: str = "") -> None:
+        """Accept `token` (issued by IAM to `user`) for `project_id` until `expires_at`."""
+        self._issued[token] = IssuedToken(project_id, expires_at, user=user)
+
+    def holder(self, headers: Mapping[str, str]) -> str:
+        """Whose credentials the request presents, unchecked, as a rate-limit key.
+
+        `X-Auth-Token` first, as `check` judges: `user:NAME` for a token IAM issued to a user
+        (one user's tokens for many projects share a key), else `token:TOKEN`; then a signature's
+        `ak:AK`; else `ANONYMOUS`, also for an `Authorization` header that does not parse.
+        """
+        received = {name.lower(): value for name, value in headers.items()}
+        token = received.get("x-auth-token")
+        if token is not None:
+            issued = self._issued.get(token)
+            return f"user:{issued.user}" if issued is not None and issued.user else f"token:{token}"
+        authorization = received.get("authorization")
+        auth = parse_authorization(authorization) if authorization is not None else None
+        return ANONYMOUS if auth is None else f"ak:{auth.access}"
 
     def locked(self, access_key: str, now: float) -> bool:
         """Whether `access_key` is locked at loop time `now`."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from auditor.emulator.faults import Fault
+from auditor.emulator.ratelimit import SCOPES, RateSchedule, check_schedule
 from auditor.errors import InvalidUrn
 from auditor.urn import parse_urn
 
@@ -46,11 +47,23 @@ class EmulatorConfig:
       `token_lifetime_requests` FunctionGraph requests made with them, whichever comes first.
     - `reject_projects` refuse every credential, however valid (IAM still issues tokens for them:
       it is FunctionGraph that says no).
+
+    Rate limit (see `auditor.emulator.ratelimit`), checked before the credentials are: at most
+    `rate_limit` requests admitted in any sliding 1 s window, or a limit that changes over time
+    (`rate_limit_schedule`, phases `(start second, limit or None)`; `rate_limit=N` is the
+    schedule `((0, N),)`, and only one of the two may be given). Seconds count from the first
+    rate-limited request the server sees after it starts or after its stats are reset. The
+    window is kept per `rate_limit_scope`: "user" (each credential presented: an IAM token's
+    user, another token, a signature's AK, or "anonymous"), as Huawei's gateway limits, across
+    all projects; or "project" (the project in the path). Tracing and ListFunctions requests
+    share it; IAM is not limited.
     """
 
     token: str = DEFAULT_TOKEN
     latency_ms: tuple[float, float] = (0.0, 0.0)
-    rate_limit: int | None = None  # requests per project in any sliding 1 s window
+    rate_limit: int | None = None  # requests per scope in any sliding 1 s window
+    rate_limit_scope: str = "user"  # or "project"
+    rate_limit_schedule: RateSchedule = ()
     reject_projects: frozenset[str] = frozenset()
     # Per run: each authenticated tracing request gets at most one of these faults, each with
     # its probability (they must add up to at most 1), drawn from random.Random(fault_seed).
@@ -89,7 +102,37 @@ class EmulatorConfig:
             raise ValueError("fault_times must be >= 0 or None")
         if not (self.retry_after_s >= 0 and self.slow_s >= 0):
             raise ValueError("retry_after_s and slow_s must be >= 0")
+        self._check_rate_limit()
         self._check_credentials()
+
+    @property
+    def limit_schedule(self) -> RateSchedule:
+        """The limit in force over time: `rate_limit_schedule`, or `((0, rate_limit),)`;
+        empty when the server does not limit."""
+        if self.rate_limit is not None:
+            return ((0.0, self.rate_limit),)
+        return self.rate_limit_schedule
+
+    def _check_rate_limit(self) -> None:
+        if self.rate_limit_scope not in SCOPES:
+            raise ValueError(
+                f"rate_limit_scope: {self.rate_limit_scope!r} is not one of {', '.join(SCOPES)}"
+            )
+        try:
+            self.rate_limit_schedule = check_schedule(self.rate_limit_schedule)
+        except ValueError as exc:
+            raise ValueError(f"rate_limit_schedule: {exc}") from None
+        if self.rate_limit is None:
+            return
+        if isinstance(self.rate_limit, bool) or not isinstance(self.rate_limit, int):
+            raise ValueError(f"rate_limit: {self.rate_limit!r} is not a whole number")
+        if self.rate_limit < 1:
+            raise ValueError("rate_limit must be >= 1 or None")
+        if self.rate_limit_schedule:
+            raise ValueError(
+                "give rate_limit or rate_limit_schedule, not both "
+                "(rate_limit=N is rate_limit_schedule=((0, N),))"
+            )
 
     def _check_credentials(self) -> None:
         # Copies, so a caller mutating its mapping later cannot change a running server.

@@ -3,7 +3,8 @@
 A `Fault` replaces (or delays, or drops) the answer a function would normally get: throttles,
 5xx bursts, HTML error pages, dropped connections, stalls, broken bodies, unmasked secrets.
 `FaultPlan` decides which request gets which fault, per function or as a seeded share of every
-request; the server then answers with `canned_faults`, `plain_sk_answer` or `reset_connection`.
+request (`pick_function_faults` draws the functions for a seeded share of a fleet); the server
+then answers with `canned_faults`, `plain_sk_answer` or `reset_connection`.
 
 The wire helpers both this module and the server need (`Answer`, `error_body`,
 `APIG_THROTTLED`) live here, because a gateway throttle is also a fault.
@@ -18,7 +19,7 @@ import random
 import socket
 import struct
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
 from aiohttp import web
@@ -61,8 +62,9 @@ class Fault(StrEnum):
     PLAIN_SK = "plain_sk"  # 200 with the SK unmasked: an auditor must never keep it
 
 
-def parse_fault_spec(text: str) -> tuple[Fault, float]:
-    """Parse `NAME=PROBABILITY` (e.g. `html_502=0.05`) into a fault and its per-request share.
+def parse_fault_spec(text: str, unit: str = "PROBABILITY") -> tuple[Fault, float]:
+    """Parse `NAME=PROBABILITY` (e.g. `html_502=0.05`) into a fault and its share from 0 to 1
+    (of requests, or of functions: `unit` names it in the message).
 
     Raises `ValueError` with a one-line message that lists the valid names.
     """
@@ -74,10 +76,35 @@ def parse_fault_spec(text: str) -> tuple[Fault, float]:
         fault, probability = None, math.nan
     if not sep or fault is None or not 0.0 <= probability <= 1.0:
         raise ValueError(
-            f"bad fault {text!r}: expected NAME=PROBABILITY with PROBABILITY from 0 to 1 "
+            f"bad fault {text!r}: expected NAME={unit} with {unit} from 0 to 1 "
             f"and NAME one of {', '.join(Fault)}"
         )
     return fault, probability
+
+
+def pick_function_faults(
+    urns: Sequence[str], shares: Mapping[Fault, float], seed: int
+) -> dict[str, Fault]:
+    """Give each fault its share of `urns` (unqualified), drawn from `seed`: disjoint sets of
+    exact sizes (the shares' running sums times `len(urns)`, rounded), the same every time.
+
+    For `EmulatorConfig.function_faults`. `ValueError` if the shares add up to more than 1.
+    """
+    if not all(0.0 <= share <= 1.0 for share in shares.values()):
+        raise ValueError("function faults: each share must be from 0 to 1")
+    if sum(shares.values()) > 1.0 + 1e-9:
+        raise ValueError("function faults: the shares must add up to at most 1")
+    distinct = list(dict.fromkeys(urns))
+    # Its own stream, so the per-run draws of the same --fault-seed are not the same numbers.
+    shuffled = random.Random(f"function-faults:{seed}").sample(distinct, len(distinct))
+    picked: dict[str, Fault] = {}
+    taken, running = 0, 0.0
+    for fault in Fault:  # declaration order, so equal shares pick equal functions
+        running += shares.get(fault, 0.0)
+        end = min(len(shuffled), round(running * len(shuffled)))
+        picked.update((urn, fault) for urn in shuffled[taken:end])
+        taken = max(taken, end)
+    return picked
 
 
 class FaultPlan:

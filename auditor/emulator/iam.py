@@ -120,7 +120,7 @@ class Iam:
         expires_at = issued_at + timedelta(seconds=self._config.token_lifetime_s)
         # Real tokens are a few kilobytes of opaque base64 starting "MII"; long enough here.
         token = "MII" + secrets.token_urlsafe(192)
-        self._check.remember(token, request.project_id, expires_at)
+        self._check.remember(token, request.project_id, expires_at, request.user)
         self._stats.tokens_issued[request.project_id] += 1
         facts: dict[str, Any] = {
             "expires_at": expires_at.strftime(EXPIRES_FORMAT),

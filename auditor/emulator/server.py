@@ -5,6 +5,8 @@ including the awkward cases: stale inventories, empty keys, throttling, rejected
 Credentials are checked by `auth.CredentialCheck`; `POST /v3/auth/tokens` is `iam.Iam`'s.
 Everything it serves is a pure function of the `Fleet` and the `EmulatorConfig`; `Fault`s from
 `EmulatorConfig.faults` and `EmulatorConfig.function_faults` then make tracing answers misbehave.
+Before all that, the gateway's rate limit (`ratelimit.RateLimit`, per user or per project, its
+limit following a schedule) may answer 429 `APIG.0308`.
 
 Besides the Huawei API it serves, without authentication, `GET /_emulator/stats` (what it has
 seen, as JSON) and `POST /_emulator/stats/reset`, so that tests and benchmarks can measure an
@@ -18,8 +20,7 @@ import itertools
 import json
 import random
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ from auditor.emulator.faults import (
 )
 from auditor.emulator.fleet import Behaviour, EmulatedFunction, Fleet
 from auditor.emulator.iam import Iam, project_names
+from auditor.emulator.ratelimit import RateLimit
 from auditor.emulator.stats import Stats
 from auditor.errors import InvalidUrn
 from auditor.urn import FunctionUrn, parse_urn
@@ -98,12 +100,17 @@ def _listing_item(function: EmulatedFunction) -> str:
 
 
 def create_app(
-    fleet: Fleet, config: EmulatorConfig | None = None, stats: Stats | None = None
+    fleet: Fleet,
+    config: EmulatorConfig | None = None,
+    stats: Stats | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
 ) -> web.Application:
     """An aiohttp application serving `fleet`; every API request is recorded in `stats`.
 
     A tracing request meets, in order: the rate limit, authentication, its function's fault,
-    a per-run fault, then the function's normal answer. ListFunctions gets no faults.
+    a per-run fault, then the function's normal answer. ListFunctions gets no faults, but
+    shares the rate limit's window. `clock` is the event loop's by default (tests pass a fake).
     `POST /v3/auth/tokens` (IAM) is neither rate-limited nor faulted, and its tokens are
     honoured by the FunctionGraph routes of this app only.
     `/_emulator/*` is neither limited, authenticated, delayed nor counted.
@@ -115,7 +122,11 @@ def create_app(
     for f in fleet.functions:
         if f.behaviour is not Behaviour.DELETED:
             listings.setdefault(f.urn.project_id, []).append(_listing_item(f))
-    admitted: dict[str, deque[float]] = {}  # project -> loop times admitted in the last second
+    schedule = config.limit_schedule
+    limit = RateLimit(schedule) if schedule else None
+    stats.rate_limit_scope, stats.rate_limit_schedule = config.rate_limit_scope, schedule
+    by_user = config.rate_limit_scope == "user"
+    now_of = clock or (lambda: asyncio.get_running_loop().time())
     canned = canned_faults(config.retry_after_s)
     plan = FaultPlan(config.faults, config.fault_seed, config.function_faults, config.fault_times)
     # A random prefix keeps ids unique across emulator runs; the counter within one.
@@ -136,19 +147,21 @@ def create_app(
             status=status, body=body, content_type=content_type, headers=all_headers
         )
 
-    def admit(project_id: str, now: float) -> bool:
-        """A sliding 1 s window per project: at most `rate_limit` admitted in any second."""
+    def elapsed(now: float) -> float:
+        """Seconds on the clock that starts at the first request it is asked about since the
+        start or the last reset (the schedule's and the timeline's)."""
+        if stats.clock_start is None:
+            stats.clock_start = now
+        return now - stats.clock_start
+
+    def admit(request: web.Request, project_id: str, now: float) -> bool:
+        """The rate limit's verdict, before authentication: per credential or per project."""
         stats.requests += 1
         stats.by_project[project_id] += 1
-        if config.rate_limit is None:
+        if limit is None:
             return True
-        window = admitted.setdefault(project_id, deque())
-        while window and window[0] <= now - 1.0:
-            window.popleft()
-        if len(window) >= config.rate_limit:
-            return False
-        window.append(now)
-        return True
+        key = credentials.holder(request.headers) if by_user else project_id
+        return limit.admit(key, now, elapsed(now))
 
     async def authenticate(request: web.Request, project_id: str, now: float) -> Answer | None:
         return credentials.check(
@@ -165,8 +178,9 @@ def create_app(
             await asyncio.sleep(latency.uniform(low, high) / 1000)
 
     async def tracing(request: web.Request) -> web.Response:
-        now = asyncio.get_running_loop().time()
+        now = now_of()
         stats.arrivals.append(now)
+        elapsed(now)  # without a limit, the timeline's clock starts at the first tracing request
         project_id = request.match_info["project_id"]
         raw_urn = request.match_info["function_urn"]
         try:
@@ -177,7 +191,8 @@ def create_app(
         if unqualified is not None:
             stats.by_urn[unqualified] += 1
         fault = None
-        if not admit(project_id, now):
+        if not admit(request, project_id, now):
+            stats.throttled.append(now)
             answer: Answer = APIG_THROTTLED
         else:
             stats.accepted.append(now)
@@ -205,9 +220,9 @@ def create_app(
                 return reply((status, body), content_type, headers)
 
     async def list_functions(request: web.Request) -> web.Response:
-        now = asyncio.get_running_loop().time()
+        now = now_of()
         project_id = request.match_info["project_id"]
-        if not admit(project_id, now):
+        if not admit(request, project_id, now):
             answer: Answer = APIG_THROTTLED
         else:
             listing = listings.get(project_id, [])

@@ -7,7 +7,11 @@ measured run in another process can be checked too.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.emulator.ratelimit import RateSchedule
 
 
 @dataclass
@@ -26,6 +30,13 @@ class Stats:
     credentials, per project of the path; `aksk_locks` how often an access key got locked;
     `iam_requests` the `POST /v3/auth/tokens` requests and `tokens_issued` the tokens IAM
     issued, per project they are scoped to.
+
+    Rate limit: `throttled` holds the loop-clock time of each tracing request the rate limit
+    answered 429, and `clock_start` the loop time the server's clock started: at the first
+    rate-limited request (with no limit, the first tracing request) since the start or the
+    last reset. The limit's schedule counts from it, and so does `timeline`.
+    `rate_limit_scope` and `rate_limit_schedule` are what the server applies (`create_app` sets
+    them; a reset keeps them).
     """
 
     requests: int = 0
@@ -39,6 +50,10 @@ class Stats:
     aksk_locks: int = 0
     iam_requests: int = 0
     tokens_issued: Counter[str] = field(default_factory=Counter)
+    throttled: list[float] = field(default_factory=list)
+    clock_start: float | None = None
+    rate_limit_scope: str = "user"
+    rate_limit_schedule: RateSchedule = ()
 
     def max_in_window(self, seconds: float = 1.0, *, accepted: bool = False) -> int:
         """The most arrivals (or `accepted` ones) in any half-open window `[t, t + seconds)`."""
@@ -50,12 +65,29 @@ class Stats:
             best = max(best, end - start + 1)
         return best
 
-    def summary(self) -> dict[str, int | dict[str, int]]:
+    def timeline(self) -> dict[str, list[int]]:
+        """Tracing requests per whole second since `clock_start`: `accepted` (let through by the
+        rate limit) and `throttled` (answered 429 by it), both as long as the last second that
+        saw one; empty before the clock starts."""
+        if self.clock_start is None:
+            return {"accepted": [], "throttled": []}
+        start = self.clock_start
+        accepted = _per_second(self.accepted, start)
+        throttled = _per_second(self.throttled, start)
+        length = max(len(accepted), len(throttled))
+        return {
+            "accepted": accepted + [0] * (length - len(accepted)),
+            "throttled": throttled + [0] * (length - len(throttled)),
+        }
+
+    def summary(self) -> dict[str, Any]:
         """The JSON `GET /_emulator/stats` serves: counts, peak 1 s rates and repeated asks.
 
         `asked_more_than_once` is how many unqualified URNs were asked for more than once, and
         `extra_asks` how many asks beyond the first they add up to (retries and duplicates).
-        Per-project counts are keyed by project id, sorted.
+        Per-project counts are keyed by project id, sorted. `timeline` is `Stats.timeline()`;
+        `rate_limit` is `{"scope": ..., "schedule": [[start second, limit or null], ...]}`, or
+        null when the server does not limit.
         """
         repeats = [n for n in self.by_urn.values() if n > 1]
         return {
@@ -72,11 +104,24 @@ class Stats:
             "aksk_locks": self.aksk_locks,
             "iam_requests": self.iam_requests,
             "tokens_issued": dict(sorted(self.tokens_issued.items())),
+            "timeline": self.timeline(),
+            "rate_limit": self._rate_limit(),
         }
 
+    def _rate_limit(self) -> dict[str, Any] | None:
+        if not self.rate_limit_schedule:
+            return None
+        schedule = [
+            [int(start) if start.is_integer() else start, limit]
+            for start, limit in self.rate_limit_schedule
+        ]
+        return {"scope": self.rate_limit_scope, "schedule": schedule}
+
     def reset(self) -> None:
-        """Forget everything seen so far, in place, so holders of this object see it too."""
+        """Forget everything seen so far, in place, so holders of this object see it too, and
+        restart the clock; what the server applies (`rate_limit_*`) stays."""
         self.requests = self.aksk_locks = self.iam_requests = 0
+        self.clock_start = None
         for seen in (
             self.by_project,
             self.by_status,
@@ -88,3 +133,9 @@ class Stats:
             seen.clear()
         self.arrivals.clear()
         self.accepted.clear()
+        self.throttled.clear()
+
+
+def _per_second(times: Iterable[float], start: float) -> list[int]:
+    counts: Counter[int] = Counter(max(0, int(t - start)) for t in times)
+    return [counts[second] for second in range(max(counts) + 1)] if counts else []
