@@ -131,11 +131,7 @@ async def run_audit(
         "preflight": verdicts or None,
         "credential_breakers": runner.guard.open_scopes(),
         "skipped_for_credentials": tally.skipped,
-        "throttling": {
-            "responses_429": dict(tally.throttled),
-            "pauses": dict(tally.pauses),
-            "effective_rate": runner.throttles.current_rates(),
-        },
+        "throttling": runner.throttles.as_run_dict(runner.policy.throttle_deadline),
         "resumed": resumed or None,
         "journal": str(journal_path),
         "not_audited": missing,

@@ -43,6 +43,10 @@ class Credentials(Protocol):
     def scopes(self, project_id: str) -> tuple[str, ...]:
         """The scopes whose failures a refused request counts against."""
 
+    def rate_scope(self, project_id: str) -> str:
+        """Whose rate limit a request in `project_id` counts against: the gateway limits per
+        user, so one token, access key or IAM user is one scope across its projects."""
+
     async def headers(
         self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
     ) -> tuple[dict[str, str], str]:
@@ -64,6 +68,9 @@ class StaticToken:
 
     def scopes(self, project_id: str) -> tuple[str, ...]:
         return (project_scope(project_id),)
+
+    def rate_scope(self, project_id: str) -> str:
+        return "token"
 
     async def headers(
         self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
@@ -91,6 +98,12 @@ class ProjectTokens:
         if project_id in self._tokens or self._fallback is None:
             return (project_scope(project_id),)
         return self._fallback.scopes(project_id)
+
+    def rate_scope(self, project_id: str) -> str:
+        # Tokens of a file may belong to different users: each is its own scope.
+        if project_id in self._tokens or self._fallback is None:
+            return f"token of project {project_id}"
+        return self._fallback.rate_scope(project_id)
 
     async def headers(
         self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
@@ -132,6 +145,9 @@ class AkSkCredentials:
         # A bad key fails in every project, and the gateway locks it after five failed
         # signatures in a row: its failures are counted across projects.
         return (project_scope(project_id), ACCESS_KEY_SCOPE)
+
+    def rate_scope(self, project_id: str) -> str:
+        return ACCESS_KEY_SCOPE
 
     async def headers(
         self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
@@ -185,6 +201,9 @@ class IamPasswordTokens:
 
     def scopes(self, project_id: str) -> tuple[str, ...]:
         return (project_scope(project_id),)
+
+    def rate_scope(self, project_id: str) -> str:
+        return "IAM user"
 
     async def headers(
         self, project_id: str, http_method: str, url: str, base: Mapping[str, str]

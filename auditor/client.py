@@ -95,6 +95,11 @@ class TracingClient:
         """The credential scopes a request about `urn` is sent under."""
         return self._credentials.scopes(urn.project_id)
 
+    def rate_scope(self, project_id: str) -> str:
+        """Whose rate limit requests in `project_id` count against: the gateway limits per
+        user, so one token or access key is one scope across all its projects."""
+        return self._credentials.rate_scope(project_id)
+
     async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
         """Credentials tagged `rejected` were refused for `urn`'s project: get fresh ones."""
         return await self._credentials.refresh(urn.project_id, rejected)
@@ -155,6 +160,10 @@ class TracingClient:
     def project_scopes(self, project_id: str) -> tuple[str, ...]:
         """The credential scopes requests in `project_id` are sent under."""
         return self._credentials.scopes(project_id)
+
+    def project_rate_scope(self, project_id: str) -> str:
+        """Whose rate limit requests in `project_id` count against."""
+        return self._credentials.rate_scope(project_id)
 
     async def refresh_project(self, project_id: str, rejected: str) -> bool:
         """Credentials tagged `rejected` were refused in `project_id`: get fresh ones."""

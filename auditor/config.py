@@ -41,6 +41,7 @@ class Settings:
     concurrency: int = 32
     timeout: float = 10.0
     retries: int = 4
+    throttle_deadline: float = 300.0
     out: Path = Path("reports")
     formats: tuple[str, ...] = FORMATS
     name: str = ""
@@ -64,6 +65,7 @@ class Settings:
             "concurrency": self.concurrency,
             "timeout": self.timeout,
             "retries": self.retries,
+            "throttle_deadline": self.throttle_deadline,
             "out": str(self.out),
             "formats": list(self.formats),
             "fail_on": sorted(s.value for s in self.fail_on)
@@ -255,6 +257,7 @@ _VALIDATORS: dict[str, Any] = {
     "concurrency": lambda k, v: int(_number(k, v, low=1, high=4096, integer=True)),
     "timeout": lambda k, v: _number(k, v, low=0.1, high=600, integer=False),
     "retries": lambda k, v: int(_number(k, v, low=0, high=20, integer=True)),
+    "throttle_deadline": lambda k, v: _number(k, v, low=1, high=86_400, integer=False),
     "out": lambda k, v: Path(v) if isinstance(v, str | Path) else _bad(k, v),
     "formats": _formats,
     "fail_on": _fail_on,

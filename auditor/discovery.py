@@ -20,7 +20,7 @@ from auditor.breaker import CredentialGuard
 from auditor.inputs import Entry, memory_size_of
 from auditor.model import Probe, ProjectScope, tracing_supported
 from auditor.retry import RetryPolicy
-from auditor.runner import RunTally, ask
+from auditor.runner import Request, RunTally, ask
 from auditor.throttle import Throttles
 
 MAX_ITEMS = 400  # the API's largest page
@@ -51,6 +51,9 @@ class Lister(Protocol):
 
     def project_scopes(self, project_id: str) -> tuple[str, ...]:
         """The credential scopes requests in `project_id` are sent under."""
+
+    def project_rate_scope(self, project_id: str) -> str:
+        """Whose rate limit requests in `project_id` count against."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,14 +229,14 @@ class Discoverer:
             return probe
 
         tally = RunTally()
-        asked = await ask(
-            self,
+        request = Request(
             lister.region_endpoint(scope.region),
+            lister.project_rate_scope(project_id),
             lister.project_scopes(project_id),
             send,
             functools.partial(lister.refresh_project, project_id),
-            tally,
         )
+        asked = await ask(self, request, tally)
         listing.requests += tally.requests
         return asked.probe, body
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from auditor.report.tables import STATUS_ORDER, Summary
 
@@ -60,3 +61,26 @@ def summary_table(summary: Summary, paths: Sequence[str] = ()) -> str:
         lines.append("reports:")
         lines.extend(f"  {path}" for path in paths)
     return "\n".join(lines)
+
+
+def throttling_lines(throttling: Mapping[str, Any]) -> list[str]:
+    """What the rate controller learned, for the console: one line per credential scope and
+    endpoint that was throttled, and the `--rate` to use next time."""
+    lines = []
+    for scope in throttling.get("scopes", ()):
+        if not scope["responses_429"]:
+            continue
+        found = scope["limit_found"]
+        learned = f"; it allowed about {found:g} req/s" if found is not None else ""
+        lines.append(
+            f"throttling: {scope['scope']} at {scope['endpoint']}: {scope['responses_429']} of"
+            f" {scope['requests']} requests answered 429, {scope['rate_cuts']} rate cuts"
+            f"{learned}; requests waited {scope['throttle_wait_s']:.0f} s after a 429"
+        )
+    suggested = throttling.get("suggested_rate")
+    if suggested is not None and suggested != throttling.get("ceiling"):
+        lines.append(
+            f"throttling: next time, --rate {suggested} starts at the rate the gateway allowed"
+            " (the controller still adapts under it)"
+        )
+    return lines

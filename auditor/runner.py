@@ -1,14 +1,19 @@
 """Run an audit: a bounded pool of workers asks about each target and hands rows to a sink.
 
 The pool has `concurrency` workers sharing one iterator over the targets, so a million URNs
-cost a million rows and nothing more: no task, future or coroutine per URN. Every target ends
-in exactly one `sink(index, row)` call, except those left when `stop` is set.
+cost a million rows and nothing more: no task, future or coroutine per URN. A target whose
+request was answered 429 is put back, to be asked again after its wait (`Retry-After`, else
+Huawei's 2-5 s), and the worker moves on to the next target: one throttled function never holds
+a worker, and never holds the others. Every target ends in exactly one `sink(index, row)` call,
+except those left when `stop` is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
+import itertools
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -26,6 +31,7 @@ from auditor.throttle import Throttle, Throttles
 from auditor.urn import FunctionUrn
 
 Sink = Callable[[int, Row], None]
+IDLE_POLL_S = 0.25  # a worker with nothing ready looks again this often for put-back targets
 
 
 class Prober(Protocol):
@@ -36,6 +42,10 @@ class Prober(Protocol):
 
     def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
         """The credential scopes requests about `urn` are sent under."""
+
+    def rate_scope(self, project_id: str) -> str:
+        """Whose rate limit requests in `project_id` count against (the gateway limits per
+        user: one token or access key serves many projects)."""
 
     async def probe(self, urn: FunctionUrn) -> Probe:
         """Ask once; never raise for an answer or a network failure."""
@@ -49,12 +59,11 @@ class Prober(Protocol):
 
 @dataclass
 class RunTally:
-    """What the run saw besides rows: 429 answers and pauses per endpoint, requests sent."""
+    """What the run saw besides rows: 429 answers per endpoint, waits, requests sent."""
 
     requests: int = 0
     skipped: int = 0  # targets not sent because their credentials' breaker was open
     throttled: Counter[str] = field(default_factory=Counter)
-    pauses: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +101,10 @@ class Runner:
             for index in range(len(targets))
             if not (index in invalid or skip(index))
         )
+        backlog = _Backlog(pending, self.sleep)
         stop = stop or asyncio.Event()
         workers = [
-            asyncio.create_task(self._worker(pending, sink, tally, stop))
+            asyncio.create_task(self._worker(backlog, sink, tally, stop))
             for _ in range(max(1, self.concurrency))
         ]
         everyone = asyncio.gather(*workers)
@@ -119,19 +129,38 @@ class Runner:
         return tally
 
     async def _worker(
-        self,
-        pending: Iterator[tuple[int, Target]],
-        sink: Sink,
-        tally: RunTally,
-        stop: asyncio.Event,
+        self, backlog: _Backlog, sink: Sink, tally: RunTally, stop: asyncio.Event
     ) -> None:
-        # Single-threaded event loop: `next()` on the shared generator is never re-entered.
         while not stop.is_set():
-            item = next(pending, None)
+            item = await backlog.take(stop)
             if item is None:
                 return
-            index, target = item
-            sink(index, await self._audit_one(target, tally))
+            index, target, asking = item
+            urn = target.parsed
+            assert urn is not None
+            prober = self.prober
+            request = Request(
+                prober.endpoint(urn),
+                prober.rate_scope(urn.project_id),
+                prober.scopes(urn),
+                functools.partial(prober.probe, urn),
+                functools.partial(prober.refresh, urn),
+            )
+            answer = await ask_once(self, request, tally, asking)
+            if isinstance(answer, Later):
+                backlog.put_back(answer.wait_s, index, target, asking)
+                continue
+            sink(
+                index,
+                result_row(
+                    target,
+                    answer.probe,
+                    classify(answer.probe),
+                    attempts=answer.attempts,
+                    elapsed_ms=answer.elapsed_ms,
+                    checked_at=self.now(),
+                ),
+            )
 
     async def preflight(self, urns: Sequence[FunctionUrn]) -> tuple[dict[str, str], RunTally]:
         """One cheap request per project (the first URN of each) to check its credentials,
@@ -143,14 +172,14 @@ class Runner:
 
         async def check(urn: FunctionUrn) -> tuple[str, str]:
             prober = self.prober
-            sent = await guarded(
-                self,
-                self.throttles.for_endpoint(prober.endpoint(urn)),
+            request = Request(
+                prober.endpoint(urn),
+                prober.rate_scope(urn.project_id),
                 prober.scopes(urn),
                 functools.partial(prober.preflight, urn),
                 functools.partial(prober.refresh, urn),
-                tally,
             )
+            sent = await guarded(self, request, tally)
             probe = sent.probe
             if credentials_accepted(probe):
                 return urn.project_id, "ok"
@@ -162,26 +191,47 @@ class Runner:
         verdicts = await asyncio.gather(*(check(urn) for urn in first.values()))
         return dict(sorted(verdicts)), tally
 
-    async def _audit_one(self, target: Target, tally: RunTally) -> Row:
-        urn = target.parsed
-        assert urn is not None
-        prober = self.prober
-        asked = await ask(
-            self,
-            prober.endpoint(urn),
-            prober.scopes(urn),
-            functools.partial(prober.probe, urn),
-            functools.partial(prober.refresh, urn),
-            tally,
-        )
-        return result_row(
-            target,
-            asked.probe,
-            classify(asked.probe),
-            attempts=asked.attempts,
-            elapsed_ms=asked.elapsed_ms,
-            checked_at=self.now(),
-        )
+
+class _Backlog:
+    """The targets still to ask: the input order first, and targets put back after a 429,
+    each ready again at its own time (a heap on the loop clock)."""
+
+    def __init__(
+        self,
+        pending: Iterator[tuple[int, Target]],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self._pending: Iterator[tuple[int, Target]] | None = pending
+        self._later: list[tuple[float, int, int, Target, Asking]] = []
+        self._order = itertools.count()  # ties on the heap never compare targets
+        self._sleep = sleep
+
+    def put_back(self, wait_s: float, index: int, target: Target, asking: Asking) -> None:
+        ready_at = asyncio.get_running_loop().time() + wait_s
+        heapq.heappush(self._later, (ready_at, next(self._order), index, target, asking))
+
+    async def take(self, stop: asyncio.Event) -> tuple[int, Target, Asking] | None:
+        """The next target to ask: one put back whose wait is over, else the next new one;
+        None when there is nothing left (or the run is stopping)."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            later = self._later
+            if later and later[0][0] <= loop.time():
+                _, _, index, target, asking = heapq.heappop(later)
+                return index, target, asking
+            if self._pending is not None:
+                # Single-threaded event loop: `next()` on the shared generator is never
+                # re-entered.
+                item = next(self._pending, None)
+                if item is not None:
+                    return item[0], item[1], Asking()
+                self._pending = None
+            if not later:
+                return None
+            # Only put-back targets are left: wait for the first, looking again now and then
+            # in case another worker puts back one that is ready sooner.
+            await self._sleep(min(IDLE_POLL_S, max(0.0, later[0][0] - loop.time())))
+        return None
 
 
 def _invalid_indices(targets: Sequence[Target]) -> Iterable[int]:
@@ -213,6 +263,25 @@ class Conduct(Protocol):
     def sleep(self) -> Callable[[float], Awaitable[None]]: ...
 
 
+class Request(NamedTuple):
+    """One thing to ask the API: where, under whose rate and credentials, and how."""
+
+    endpoint: str
+    rate_scope: str
+    scopes: Sequence[str]
+    send: Callable[[], Awaitable[Probe]]
+    refresh: Callable[[str], Awaitable[bool]]
+
+
+@dataclass(slots=True)
+class Asking:
+    """How asking about one target has gone so far, across its waits after 429s."""
+
+    attempts: int = 0
+    elapsed_ms: float = 0.0
+    failures: int = 0  # answers that spent a retry (429s never do)
+
+
 class Asked(NamedTuple):
     """What asking came to, retries included: the last answer and what it took."""
 
@@ -222,66 +291,68 @@ class Asked(NamedTuple):
     skipped: bool  # not sent: the credentials' breaker was open
 
 
-async def ask(
-    conduct: Conduct,
-    endpoint: str,
-    scopes: Sequence[str],
-    send: Callable[[], Awaitable[Probe]],
-    refresh: Callable[[str], Awaitable[bool]],
-    tally: RunTally,
-) -> Asked:
-    """Send until there is an answer worth keeping: every attempt under the throttle and the
-    credential guard, retried as the policy says; a 429 slows the whole endpoint down.
+class Later(NamedTuple):
+    """Answered 429: ask again in `wait_s` seconds."""
 
-    The one way every API request is made, audit and discovery alike."""
-    throttle = conduct.throttles.for_endpoint(endpoint)
-    attempts, elapsed = 0, 0.0
+    wait_s: float
+
+
+async def ask_once(
+    conduct: Conduct, request: Request, tally: RunTally, asking: Asking
+) -> Asked | Later:
+    """Send until there is an answer worth keeping, or a 429 that says to come back later.
+
+    Every attempt goes under the throttle and the credential guard; 500s, timeouts and
+    connection failures are retried here as the policy says (each spends one of `--retries`).
+    A 429 spends nothing: it returns `Later` with its wait, unless its scope has had no
+    request accepted for the policy's `throttle_deadline`, when it is the final answer."""
+    throttle = conduct.throttles.get(request.rate_scope, request.endpoint)
+    policy = conduct.policy
     while True:
-        sent = await guarded(conduct, throttle, scopes, send, refresh, tally)
+        sent = await guarded(conduct, request, tally, throttle)
         probe = sent.probe
-        attempts += sent.requests
-        elapsed += sent.elapsed_ms
+        asking.attempts += sent.requests
+        asking.elapsed_ms += sent.elapsed_ms
         if sent.skipped:
             tally.skipped += 1
-            return Asked(probe, attempts, elapsed, True)
+            return Asked(probe, asking.attempts, asking.elapsed_ms, True)
+        if probe.http_status == 429:
+            tally.throttled[request.endpoint] += 1
+            if throttle.stalled_for() < policy.throttle_deadline:
+                wait = policy.throttle_delay(probe, conduct.rng)
+                throttle.waited_after_429_s += wait
+                return Later(wait)
+            break  # no progress for the deadline: the gateway is not serving this scope
         if is_auth_failure(probe):
             break
-        policy = conduct.policy
-        delay = policy.delay(probe, max(attempts, 1), conduct.rng)
-        if probe.http_status == 429:
-            # Every worker on this endpoint waits and the endpoint slows down, not only this
-            # request: the gateway counts all of them.
-            tally.throttled[endpoint] += 1
-            tally.pauses[endpoint] += 1
-            throttle.throttled(delay if delay is not None else _final_pause(policy, probe))
-        else:
-            throttle.succeeded()
-            if delay is not None:
-                await conduct.sleep(delay)
+        delay = policy.delay(probe, asking.failures + 1, conduct.rng)
         if delay is None:
             break
-    return Asked(probe, attempts, elapsed, False)
+        asking.failures += 1
+        await conduct.sleep(delay)
+    return Asked(probe, asking.attempts, asking.elapsed_ms, False)
 
 
-def _final_pause(policy: RetryPolicy, probe: Probe) -> float:
-    """How long the endpoint rests after a 429 that will not be retried: what the server asked
-    for, else the shortest of Huawei's advised waits."""
-    if probe.retry_after is not None:
-        return min(max(probe.retry_after, 0.0), policy.max_retry_after)
-    return policy.throttle_wait[0]
+async def ask(conduct: Conduct, request: Request, tally: RunTally) -> Asked:
+    """`ask_once`, waiting out each 429 in place: for callers with one request at a time to
+    make (a project's listing pages, page after page)."""
+    asking = Asking()
+    while True:
+        answer = await ask_once(conduct, request, tally, asking)
+        if isinstance(answer, Asked):
+            return answer
+        await conduct.sleep(answer.wait_s)
 
 
 async def guarded(
-    conduct: Conduct,
-    throttle: Throttle,
-    scopes: Sequence[str],
-    send: Callable[[], Awaitable[Probe]],
-    refresh: Callable[[str], Awaitable[bool]],
-    tally: RunTally,
+    conduct: Conduct, request: Request, tally: RunTally, throttle: Throttle | None = None
 ) -> _Sent:
     """One attempt under the credential guard; a refusal gets one retry with fresh
     credentials (not counted against them)."""
     guard = conduct.guard
+    scopes = request.scopes
+    if throttle is None:
+        throttle = conduct.throttles.get(request.rate_scope, request.endpoint)
     requests, elapsed = 0, 0.0
     # The whole exchange, refresh and retry included, happens under one admission: a scope on
     # probation lets nobody else in until this request has taught the guard.
@@ -293,17 +364,19 @@ async def guarded(
             if blocked is not None:
                 probe = Probe(None, ErrorKind.CREDENTIALS, error_msg=blocked)
                 return _Sent(probe, requests, elapsed, skipped=True)
-            await throttle.acquire()
-            probe = await send()
+            ticket = await throttle.acquire()
+            probe = await request.send()
             elapsed += probe.elapsed_ms
             if probe.error_kind is not ErrorKind.CREDENTIALS:
                 requests += 1
                 tally.requests += 1
+            if probe.http_status is not None:  # the gateway answered: the controller learns
+                throttle.answered(ticket, probe.http_status == 429)
             if not is_auth_failure(probe):
                 if credentials_accepted(probe):
                     guard.accepted(scopes)
                 return _Sent(probe, requests, elapsed)
-            if not retry and guard.may_refresh(scopes) and await refresh(probe.credential):
+            if not retry and guard.may_refresh(scopes) and await request.refresh(probe.credential):
                 continue  # one retry with fresh credentials, not counted
             guard.refused(scopes, after_refresh=retry)
             return _Sent(probe, requests, elapsed)

@@ -35,7 +35,7 @@ from auditor.exemptions import load_exemptions
 from auditor.inputs import Entry, InputSet, read_inputs
 from auditor.journal import JournalReader, fingerprint
 from auditor.model import tracing_supported
-from auditor.progress import summary_table
+from auditor.progress import summary_table, throttling_lines
 from auditor.report.inventory import render_inventory
 from auditor.report.writers import write_atomically
 from auditor.retry import RetryPolicy
@@ -251,8 +251,8 @@ def run_job(
                 print(f"pre-flight: project {project}: {verdict}")
         for scope in result.open_breakers:
             print(f"skipped: {scope}: credentials refused repeatedly, nothing more was sent")
-        for endpoint, count in result.tally.throttled.items():
-            print(f"throttling: {endpoint} answered 429 {count} times")
+        for line in throttling_lines(result.run.get("throttling", {})):
+            print(line)
         for line in review_lines(result):
             print(line)
         if not result.complete:
@@ -288,7 +288,9 @@ async def audit_async(
                 client,
                 Throttles(settings.rate or None),
                 concurrency=settings.concurrency,
-                policy=RetryPolicy(retries=settings.retries),
+                policy=RetryPolicy(
+                    retries=settings.retries, throttle_deadline=settings.throttle_deadline
+                ),
                 guard=CredentialGuard(settings.auth_failures),
             )
             result = await run_audit(

@@ -178,10 +178,22 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     add("-c", "--config", metavar="FILE", help="TOML config; flags override it")
     add("--endpoint", help="API base URL; may hold {region}")
     add("--iam-endpoint", help="IAM base URL")
-    add("--rate", type=float, help="requests/s per endpoint, 0 = unlimited (default 100)")
+    add(
+        "--rate",
+        type=float,
+        help="ceiling in requests/s per endpoint, never exceeded; under it the rate the gateway "
+        "allows is learned (default 100; 0 = no ceiling)",
+    )
     add("--concurrency", type=int, help="requests in flight (default 32)")
     add("--timeout", type=float, help="seconds per request (default 10)")
-    add("--retries", type=int, help="retries after the first attempt (default 4)")
+    add("--retries", type=int, help="retries after the first attempt (default 4; 429s spend none)")
+    add(
+        "--throttle-deadline",
+        type=float,
+        metavar="S",
+        help="a 429 is final only after its credential scope had nothing accepted for S "
+        "seconds (default 300)",
+    )
     add("--credentials", metavar="FILE", help="TOML file with [tokens] per project id")
     add("--auth-failures", type=int, help="refusals in a row before a project is skipped (3)")
 

@@ -32,6 +32,7 @@ CONNECTION_FLAGS = (
     "concurrency",
     "timeout",
     "retries",
+    "throttle_deadline",
     "credentials",
     "auth_failures",
 )
@@ -83,7 +84,7 @@ async def discover(
         discoverer = Discoverer(
             client,
             Throttles(settings.rate or None),
-            RetryPolicy(retries=settings.retries),
+            RetryPolicy(retries=settings.retries, throttle_deadline=settings.throttle_deadline),
             guard=CredentialGuard(settings.auth_failures),
         )
         return await discoverer.discover(scopes)

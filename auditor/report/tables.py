@@ -184,24 +184,41 @@ def plain_value(value: Any) -> Any:
     return str(value)
 
 
-def throttling_frame(throttling: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
-    """One row per API endpoint: 429 answers, pauses and the rate in force at the end
-    (`run.throttling`). An endpoint that was never paced has no effective rate (NaN)."""
-    answers = throttling.get("responses_429", {})
-    pauses = throttling.get("pauses", {})
-    rates = throttling.get("effective_rate", {})
-    endpoints = sorted({*answers, *pauses, *rates})
+THROTTLING_COLUMNS = [
+    "scope",
+    "endpoint",
+    "requests",
+    "responses_429",
+    "rate_cuts",
+    "unexplained_429",
+    "limit_found",
+    "rate_at_end",
+    "throttle_wait_s",
+]
+
+
+def throttling_frame(throttling: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per credential scope and endpoint: requests, 429 answers, rate cuts, the limit
+    found and the rate in force at the end (`run.throttling`); NaN where nothing was learned.
+    A report written before the rate controller (429s and rates per endpoint) reads too."""
     import pandas as pd
 
-    return pd.DataFrame.from_records(
-        [
+    scopes = throttling.get("scopes")
+    if scopes is None:
+        answers = throttling.get("responses_429", {})
+        rates = throttling.get("effective_rate", {})
+        scopes = [
             {
+                "scope": "",
                 "endpoint": endpoint,
-                "responses_429": int(answers.get(endpoint, 0)),
-                "pauses": int(pauses.get(endpoint, 0)),
-                "effective_rate": rates.get(endpoint, math.nan),
+                "responses_429": answers.get(endpoint, 0),
+                "rate_at_end": rates.get(endpoint),
             }
-            for endpoint in endpoints
-        ],
-        columns=["endpoint", "responses_429", "pauses", "effective_rate"],
-    )
+            for endpoint in sorted({*answers, *rates})
+        ]
+    frame = pd.DataFrame.from_records(list(scopes), columns=THROTTLING_COLUMNS)
+    for column in ("requests", "responses_429", "rate_cuts", "unexplained_429"):
+        frame[column] = frame[column].fillna(0).astype(int)
+    for column in ("limit_found", "rate_at_end", "throttle_wait_s"):
+        frame[column] = frame[column].astype(float)
+    return frame

@@ -315,18 +315,30 @@ class _Summary:
             return
         frame = throttling_frame(throttling)
         self._heading("Throttling", span=4)
-        rate = self.run.get("settings", {}).get("rate")
-        if rate is not None:
-            self._fact("Rate limit (requests/s per endpoint)", rate or "no limit")
+        ceiling = throttling.get("ceiling", self.run.get("settings", {}).get("rate"))
+        self._fact("Rate ceiling (--rate, requests/s per endpoint)", ceiling or "none")
         self._fact("429 answers", int(frame["responses_429"].sum()))
-        self._fact("Pauses after a 429", int(frame["pauses"].sum()))
+        self._fact("Rate cuts after a 429", int(frame["rate_cuts"].sum()))
+        suggested = throttling.get("suggested_rate")
+        if suggested is not None:
+            self._fact("Next run: --rate", suggested)
         if len(frame):
             self.row += 1
             records = [tuple(r) for r in frame.itertuples(index=False)]
             self._table(
-                ["endpoint", "429 answers", "pauses", "rate at the end (req/s)"],
+                [
+                    "credential scope",
+                    "endpoint",
+                    "requests",
+                    "429 answers",
+                    "rate cuts",
+                    "429s not from the rate",
+                    "limit found (req/s)",
+                    "rate at the end (req/s)",
+                    "waits after 429 (s)",
+                ],
                 records,
-                [None, None, None, self.styles.rate],
+                [None, None, None, None, None, None, *(self.styles.rate,) * 3],
             )
 
     def _free_form(
