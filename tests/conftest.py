@@ -1,4 +1,5 @@
-"""Shared fixtures: a real `auditor emulator` process on 127.0.0.1, and CLI runners."""
+"""Shared fixtures: one real `auditor emulator` process on 127.0.0.1 for the session, and CLI
+runners. Tests that use them start processes: mark them `e2e`."""
 
 from __future__ import annotations
 
@@ -77,9 +78,12 @@ def emulator_stats(emulator: EmulatorProcess, *, reset: bool = False) -> dict[st
     return read_stats(emulator.url, reset=reset)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    """An emulator process with a 600-function fleet, shared by a test module."""
+    """One emulator process with a 600-function fleet (seed 11, the default flags), started
+    once and shared by every end-to-end test that can share it. A test that needs other
+    emulator flags (faults, latency, a refused project) or counts the emulator's requests
+    starts its own with `start_emulator`, so what it sees is its own doing."""
     child, info = start_emulator(tmp_path_factory.mktemp("emulator"), functions=600, seed=11)
     yield info
     child.stop()

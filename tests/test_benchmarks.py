@@ -32,6 +32,7 @@ EXPECTED = (
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_quick_benchmark_runs_and_writes_every_figure(tmp_path: Path) -> None:
     results = tmp_path / "RESULTS.md"
     done = subprocess.run(

@@ -25,7 +25,7 @@ from auditor.urn import parse_urn
 from tests.conftest import EmulatorProcess, emulator_stats, run_cli, start_emulator
 from tests.report_schema import validate_report
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 REGION = "cn-north-4"
 TOKEN = "changes-e2e-token-SECRET-4d5e6f"

@@ -407,6 +407,7 @@ async def probe_port(port: int) -> Probe:
         return await client.probe(parse_urn(URN))
 
 
+@pytest.mark.e2e
 def test_body_arriving_in_two_pieces_is_read_whole() -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -429,6 +430,7 @@ def test_body_arriving_in_two_pieces_is_read_whole() -> None:
     assert probe.tracing_ak == "AKAKAKAKAKAKAKAKAKAK"
 
 
+@pytest.mark.e2e
 def test_redirect_to_another_host_is_not_followed_with_the_token() -> None:
     tokens_seen_elsewhere: list[str | None] = []
 

@@ -21,6 +21,8 @@ from auditor.emulator import (
 from tests.conftest import EmulatorProcess, emulator_stats, run_cli, start_emulator
 from tests.report_schema import validate_report
 
+pytestmark = pytest.mark.e2e  # emulator processes; the CLI as a subprocess
+
 AKSK = {"HUAWEICLOUD_SDK_AK": DEFAULT_AK, "HUAWEICLOUD_SDK_SK": DEFAULT_SK}
 PASSWORD = {
     "HUAWEICLOUD_USERNAME": DEFAULT_USER,

@@ -57,6 +57,7 @@ def scope_args(*projects: str) -> list[str]:
     return [*args, "--region", REGION]
 
 
+@pytest.mark.e2e
 def test_text_to_stdout_lists_every_function_once(fleet_emulator: EmulatorProcess) -> None:
     project = fleet_emulator.fleet.project_ids[0]
     before = emulator_stats(fleet_emulator)["requests"]
@@ -70,6 +71,7 @@ def test_text_to_stdout_lists_every_function_once(fleet_emulator: EmulatorProces
     assert TOKEN not in out + err
 
 
+@pytest.mark.e2e
 def test_one_region_for_several_projects(fleet_emulator: EmulatorProcess) -> None:
     projects = fleet_emulator.fleet.project_ids
     code, out, err = discover(fleet_emulator, *scope_args(*projects), "--quiet")
@@ -81,6 +83,7 @@ def test_one_region_for_several_projects(fleet_emulator: EmulatorProcess) -> Non
         assert parse_urn(listed_urns(fleet_emulator, project)[0]).region == REGION
 
 
+@pytest.mark.e2e
 def test_csv_file_has_the_listing_columns(fleet_emulator: EmulatorProcess, tmp_path: Path) -> None:
     project = fleet_emulator.fleet.project_ids[1]
     target = tmp_path / "x.csv"
@@ -102,6 +105,7 @@ def test_csv_file_has_the_listing_columns(fleet_emulator: EmulatorProcess, tmp_p
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
 
 
+@pytest.mark.e2e
 def test_json_file_is_listfunctions_shaped_with_the_projects(
     fleet_emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
@@ -118,6 +122,7 @@ def test_json_file_is_listfunctions_shaped_with_the_projects(
     ]
 
 
+@pytest.mark.e2e
 def test_format_flag_wins_over_the_suffix(fleet_emulator: EmulatorProcess, tmp_path: Path) -> None:
     project = fleet_emulator.fleet.project_ids[0]
     target = tmp_path / "x.txt"
@@ -128,6 +133,7 @@ def test_format_flag_wins_over_the_suffix(fleet_emulator: EmulatorProcess, tmp_p
     assert json.loads(target.read_text())["count"] == len(listed_urns(fleet_emulator, project))
 
 
+@pytest.mark.e2e
 def test_only_supported_keeps_java_of_at_least_512_mb(
     fleet_emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
@@ -152,6 +158,7 @@ def test_only_supported_keeps_java_of_at_least_512_mb(
     assert f", {len(rows)} with tracing support" in err
 
 
+@pytest.mark.e2e
 def test_projects_from_the_config(fleet_emulator: EmulatorProcess, tmp_path: Path) -> None:
     projects = fleet_emulator.fleet.project_ids
     config = tmp_path / "auditor.toml"
@@ -166,6 +173,7 @@ def test_projects_from_the_config(fleet_emulator: EmulatorProcess, tmp_path: Pat
     assert result.stdout.splitlines() == expected
 
 
+@pytest.mark.e2e
 def test_flags_override_the_configs_projects(
     fleet_emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
@@ -177,6 +185,7 @@ def test_flags_override_the_configs_projects(
     assert out.splitlines() == listed_urns(fleet_emulator, projects[2])
 
 
+@pytest.mark.e2e
 def test_refused_credentials_are_exit_1_and_the_token_is_not_shown(
     fleet_emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
@@ -195,6 +204,7 @@ def test_refused_credentials_are_exit_1_and_the_token_is_not_shown(
 # --- usage errors: one line, exit 2, no traceback, nothing sent -------------------------------
 
 
+@pytest.mark.e2e
 def test_no_projects_is_one_line_and_exit_2(fleet_emulator: EmulatorProcess) -> None:
     before = emulator_stats(fleet_emulator)["requests"]
     code, out, err = discover(fleet_emulator)
@@ -239,6 +249,7 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert TOKEN not in captured.err
 
 
+@pytest.mark.e2e
 def test_a_config_project_without_region_is_a_usage_error(
     fleet_emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
@@ -250,6 +261,7 @@ def test_a_config_project_without_region_is_a_usage_error(
     assert "projects 1" in err and "region" in err
 
 
+@pytest.mark.e2e
 def test_without_credentials_is_a_usage_error(fleet_emulator: EmulatorProcess) -> None:
     result = run_cli(
         "discover",
@@ -262,6 +274,7 @@ def test_without_credentials_is_a_usage_error(fleet_emulator: EmulatorProcess) -
     assert "no credentials" in result.stderr
 
 
+@pytest.mark.e2e
 def test_an_unwritable_output_is_refused_before_anything_is_sent(
     fleet_emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
@@ -277,6 +290,7 @@ def test_an_unwritable_output_is_refused_before_anything_is_sent(
     assert emulator_stats(fleet_emulator)["requests"] == before
 
 
+@pytest.mark.e2e
 def test_an_output_suffix_of_another_format_is_refused(
     fleet_emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
@@ -290,6 +304,7 @@ def test_an_output_suffix_of_another_format_is_refused(
     assert not target.exists()
 
 
+@pytest.mark.e2e
 def test_a_wrong_secret_key_is_not_hammered_across_projects(tmp_path: Path) -> None:
     """Six projects listed in parallel under one bad access key: the credential guard lets a
     few failed signatures through, not one per project, so the gateway (which locks a key

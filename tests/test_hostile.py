@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from auditor.auth import StaticToken
 from auditor.client import TracingClient
@@ -26,6 +27,8 @@ from auditor.retry import RetryPolicy
 from auditor.runner import Runner, RunTally
 from auditor.throttle import Throttles
 from tests.conftest import run_cli, start_emulator
+
+pytestmark = pytest.mark.e2e  # the emulator over TCP, in process and as a child
 
 FAST = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.05, throttle_wait=(0.05, 0.1))
 

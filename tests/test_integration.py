@@ -9,10 +9,13 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pytest
 
 from auditor.model import COLUMNS
 from tests.conftest import EmulatorProcess, run_cli, start_emulator
 from tests.report_schema import validate_report
+
+pytestmark = pytest.mark.e2e  # emulator processes; the CLI as a subprocess
 
 
 def audit(

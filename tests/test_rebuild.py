@@ -89,6 +89,7 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
 # --- from a journal -------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_from_a_journal_the_report_is_the_audits(
     audited: Audited, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -113,6 +114,7 @@ def test_from_a_journal_the_report_is_the_audits(
     assert book["Results"].max_row - 1 == len(audited.report["results"])
 
 
+@pytest.mark.e2e
 def test_a_torn_last_line_loses_only_that_row(
     audited: Audited, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -167,6 +169,7 @@ def test_rows_past_the_targets_are_skipped_not_reported(tmp_path: Path) -> None:
 # --- from a JSON report ---------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_from_a_json_report_under_another_name(
     audited: Audited, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -183,6 +186,7 @@ def test_from_a_json_report_under_another_name(
     assert (copy.folder / "again.csv").read_bytes() == (copy.folder / "run.csv").read_bytes()
 
 
+@pytest.mark.e2e
 def test_from_a_json_report_only_the_formats_asked(audited: Audited, tmp_path: Path) -> None:
     copy = audited.copy_to(tmp_path / "copy")
     (copy.folder / "run.xlsx").unlink()
@@ -198,6 +202,7 @@ def test_from_a_json_report_only_the_formats_asked(audited: Audited, tmp_path: P
     assert len(csv_rows(copy.folder / "run.csv")) == len(audited.report["results"])
 
 
+@pytest.mark.e2e
 def test_a_compact_json_report_is_read_too(audited: Audited, tmp_path: Path) -> None:
     compact = tmp_path / "compact.json"
     compact.write_text(json.dumps(audited.report, separators=(",", ":")), encoding="utf-8")
@@ -206,6 +211,7 @@ def test_a_compact_json_report_is_read_too(audited: Audited, tmp_path: Path) -> 
     assert read_report(paths[0])["results"] == audited.report["results"]
 
 
+@pytest.mark.e2e
 def test_a_rebuilt_report_rebuilds_again(audited: Audited, tmp_path: Path) -> None:
     assert rebuild(str(audited.journal), "-o", str(tmp_path), "--name", "one", "-q") == 0
     assert rebuild(str(tmp_path / "one.json"), "--name", "two", "-q") == 0
@@ -218,6 +224,7 @@ def test_a_rebuilt_report_rebuilds_again(audited: Audited, tmp_path: Path) -> No
 # --- refusals and errors --------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_refuses_to_overwrite_its_source(
     audited: Audited, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -233,6 +240,7 @@ def test_refuses_to_overwrite_its_source(
     assert sorted(p.name for p in copy.folder.iterdir()) == listing
 
 
+@pytest.mark.e2e
 def test_refuses_a_symlink_to_its_source_too(audited: Audited, tmp_path: Path) -> None:
     copy = audited.copy_to(tmp_path / "copy")
     (tmp_path / "link").mkdir()
@@ -272,6 +280,7 @@ def _not_a_report_cases(tmp_path: Path, audited: Audited) -> dict[str, tuple[Pat
     }
 
 
+@pytest.mark.e2e
 def test_errors_are_one_line_and_exit_2(
     audited: Audited, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -287,6 +296,7 @@ def test_errors_are_one_line_and_exit_2(
         assert not out.exists(), label  # nothing written
 
 
+@pytest.mark.e2e
 def test_usage_errors(audited: Audited, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for args, message in [
         (["--format", "pdf", "-o", str(tmp_path)], "--format: unknown format 'pdf'"),
@@ -306,6 +316,7 @@ def test_load_source_errors_are_input_errors(tmp_path: Path) -> None:
         load_source(tmp_path / "missing.journal.jsonl")
 
 
+@pytest.mark.e2e
 def test_the_real_command_needs_no_network_or_credentials(audited: Audited, tmp_path: Path) -> None:
     result = run_cli("report", str(audited.journal), "-o", str(tmp_path), "--format", "json")
     assert result.returncode == 0, result.stderr

@@ -20,6 +20,7 @@ from tests.conftest import run_cli
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.e2e,
     pytest.mark.skipif(
         shutil.which("soffice") is None or shutil.which("pdftoppm") is None,
         reason="needs soffice (libreoffice-calc) and pdftoppm (poppler-utils)",

@@ -109,6 +109,7 @@ def test_rows_have_exactly_the_columns_and_statuses_of_the_model() -> None:
 # --- real reports validate ------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_demo_report(tmp_path: Path) -> None:
     result = run_cli("demo", "--functions", "300", "-o", str(tmp_path), "-q")
     assert result.returncode == 0, result.stderr
@@ -118,11 +119,13 @@ def test_demo_report(tmp_path: Path) -> None:
     assert report["summary"]["by_status"]["invalid_urn"] == 1
 
 
+@pytest.mark.e2e
 def test_audit_report(audited: dict[str, Any]) -> None:
     validate_report(audited)
     assert audited["run"]["complete"] is True
 
 
+@pytest.mark.e2e
 def test_report_with_refused_credentials_and_429s(hostile: EmulatorProcess, tmp_path: Path) -> None:
     result = run_cli(
         *audit_args(hostile, tmp_path, "--rate", "1000", "--retries", "1"),
@@ -139,6 +142,7 @@ def test_report_with_refused_credentials_and_429s(hostile: EmulatorProcess, tmp_
     assert "auth_failed" in report["summary"]["by_status"]
 
 
+@pytest.mark.e2e
 def test_interrupted_resumed_and_rebuilt_reports(slow: EmulatorProcess, tmp_path: Path) -> None:
     process = start_audit(slow, tmp_path, "cut")
     journal = tmp_path / "cut.journal.jsonl"
@@ -244,6 +248,7 @@ REFUSALS: list[tuple[str, Any, str]] = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("label", "change", "complaint"), REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_the_schema_refuses(
     audited: dict[str, Any], label: str, change: Any, complaint: str

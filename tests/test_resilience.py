@@ -17,6 +17,8 @@ from tests.conftest import EmulatorProcess, emulator_stats, run_cli, start_emula
 from tests.factories import read_journal
 from tests.report_schema import validate_report
 
+pytestmark = pytest.mark.e2e  # emulator processes; the CLI as a subprocess
+
 
 @pytest.fixture(scope="module")
 def slow_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:

@@ -23,6 +23,8 @@ from auditor.emulator import (
 )
 from tests.conftest import EmulatorProcess, run_cli, start_emulator
 
+pytestmark = pytest.mark.e2e  # emulator processes; the CLI as a subprocess
+
 TOKEN = "PLANTED-TOKEN-4c1d9e-do-not-leak"
 WRONG_SK = "PLANTED-WRONG-SK-7a2b"
 SECURITY_TOKEN = "PLANTED-SECURITY-TOKEN-e81f"
