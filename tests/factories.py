@@ -1,8 +1,13 @@
-"""Small real objects for tests: report rows built the way the runner builds them."""
+"""Small real objects and fakes shared by the tests: report rows built the way the runner
+builds them, a journal read whole, a wall clock set by hand and a spy on concurrency."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,7 @@ from auditor.model import Row, Status
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 MASKED_AK = "AKID****WXYZ"
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)  # the `checked_at` of `make_row`
 
 
 def make_row(
@@ -60,3 +66,45 @@ def read_journal(path: Path) -> Contents:
     reader = JournalReader(path)
     rows = {index: row for index, _, row in reader.records()}
     return Contents(reader.header, rows, reader.skipped_lines)
+
+
+class WallClock:
+    """A wall clock the test sets by hand, for a `now=` parameter (credentials, the runner):
+    it reads `now` until the test moves it, so nothing depends on when the test runs."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+class ConcurrencySpy:
+    """Counts the calls inside `inside()` at once: now (`in_flight`) and at most (`most`),
+    overall and per key (`most_by`, for calls a test tells apart, say by project), and
+    records in `order` when each came in and went out."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most = 0
+        self.in_flight_by: Counter[str] = Counter()
+        self.most_by: Counter[str] = Counter()
+        self.order: list[str] = []
+
+    @contextmanager
+    def inside(self, name: str = "", key: str = "") -> Iterator[None]:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        self.in_flight_by[key] += 1
+        self.most_by[key] = max(self.most_by[key], self.in_flight_by[key])
+        self.order.append(f"start {name}")
+        try:
+            yield
+        finally:
+            self.order.append(f"end {name}")
+            self.in_flight -= 1
+            self.in_flight_by[key] -= 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -21,6 +21,7 @@ from auditor.auth import (
 )
 from auditor.errors import CredentialsUnavailable
 from auditor.signer import parse_authorization, verify
+from tests.factories import NOW, WallClock
 
 PROJECT_A = "0123456789abcdef0123456789abcdef"
 PROJECT_B = "fedcba9876543210fedcba9876543210"
@@ -35,21 +36,10 @@ FILE_TOKEN = "MIItoken-from-file-secret-0002"
 AK = "HPUAEXAMPLEACCESSKEY01"
 SK = "sk-very-secret-0123456789abcdefghij"
 SECURITY_TOKEN = "sts-security-token-secret-0003"
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def headers_of(credentials: Credentials, project: str = PROJECT_A) -> tuple[dict[str, str], str]:
     return asyncio.run(credentials.headers(project, "GET", URL, BASE))
-
-
-class Clock:
-    """A settable clock for `now=`."""
-
-    def __init__(self, moment: datetime = NOW) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
 
 
 class CountingFetcher:
@@ -57,7 +47,7 @@ class CountingFetcher:
 
     def __init__(
         self,
-        clock: Clock,
+        clock: WallClock,
         *,
         lifetime: timedelta = timedelta(hours=24),
         refuse: frozenset[str] = frozenset(),
@@ -138,7 +128,7 @@ def test_project_tokens_without_fallback_refuse_an_unlisted_project() -> None:
 
 
 def test_project_tokens_scopes_follow_whoever_supplies_the_credential() -> None:
-    aksk = AkSkCredentials(AK, SK, now=Clock())
+    aksk = AkSkCredentials(AK, SK, now=WallClock())
     credentials = ProjectTokens({PROJECT_A: FILE_TOKEN}, aksk, "creds.toml")
     assert credentials.scopes(PROJECT_A) == (project_scope(PROJECT_A),)
     assert credentials.scopes(PROJECT_B) == (project_scope(PROJECT_B), ACCESS_KEY_SCOPE)
@@ -147,7 +137,7 @@ def test_project_tokens_scopes_follow_whoever_supplies_the_credential() -> None:
 
 
 def test_project_tokens_refresh_only_through_the_fallback() -> None:
-    aksk = ProjectTokens({PROJECT_A: FILE_TOKEN}, AkSkCredentials(AK, SK, now=Clock()), "f")
+    aksk = ProjectTokens({PROJECT_A: FILE_TOKEN}, AkSkCredentials(AK, SK, now=WallClock()), "f")
     assert asyncio.run(aksk.refresh(PROJECT_A, "file")) is False  # a file token cannot renew
     # AK/SK never retries: the same key and clock cannot pass where they just failed.
     assert asyncio.run(aksk.refresh(PROJECT_B, "aksk")) is False
@@ -172,7 +162,7 @@ def test_project_tokens_method_names_the_file_and_fallback_but_no_secret() -> No
 
 
 def test_aksk_headers_verify_for_the_same_url() -> None:
-    credentials = AkSkCredentials(AK, SK, now=Clock())
+    credentials = AkSkCredentials(AK, SK, now=WallClock())
     headers, tag = headers_of(credentials)
     assert tag == "aksk"
     assert headers["Content-Type"] == "application/json"  # the base is kept, and signed
@@ -195,17 +185,17 @@ def test_aksk_headers_verify_for_the_same_url() -> None:
 
 
 def test_aksk_signs_with_the_clock_it_is_given() -> None:
-    clock = Clock()
+    clock = WallClock()
     credentials = AkSkCredentials(AK, SK, now=clock)
     first, _ = headers_of(credentials)
-    clock.moment = NOW + timedelta(seconds=61)
+    clock.now = NOW + timedelta(seconds=61)
     second, _ = headers_of(credentials)
     assert second["X-Sdk-Date"] == "20240506T070910Z"
     assert first["Authorization"] != second["Authorization"]  # re-signed, not cached
 
 
 def test_aksk_sends_and_signs_the_security_token() -> None:
-    credentials = AkSkCredentials(AK, SK, SECURITY_TOKEN, now=Clock())
+    credentials = AkSkCredentials(AK, SK, SECURITY_TOKEN, now=WallClock())
     headers, _ = headers_of(credentials, PROJECT_B)
     assert headers["X-Security-Token"] == SECURITY_TOKEN
     assert headers["X-Project-Id"] == PROJECT_B
@@ -218,21 +208,21 @@ def test_aksk_sends_and_signs_the_security_token() -> None:
 
 def test_aksk_without_security_token_sends_none() -> None:
     for given in (None, ""):
-        credentials = AkSkCredentials(AK, SK, given, now=Clock())
+        credentials = AkSkCredentials(AK, SK, given, now=WallClock())
         headers, _ = headers_of(credentials)
         assert "X-Security-Token" not in headers
         assert "security token" not in credentials.method
 
 
 def test_aksk_scopes_include_the_access_key_and_refresh_is_never_worth_a_retry() -> None:
-    credentials = AkSkCredentials(AK, SK, now=Clock())
+    credentials = AkSkCredentials(AK, SK, now=WallClock())
     assert credentials.scopes(PROJECT_A) == (project_scope(PROJECT_A), ACCESS_KEY_SCOPE)
     assert credentials.scopes(PROJECT_B) == (project_scope(PROJECT_B), ACCESS_KEY_SCOPE)
     assert asyncio.run(credentials.refresh(PROJECT_A, "aksk")) is False
 
 
 def test_aksk_repr_and_method_hide_the_secret_key_and_security_token() -> None:
-    credentials = AkSkCredentials(AK, SK, SECURITY_TOKEN, now=Clock())
+    credentials = AkSkCredentials(AK, SK, SECURITY_TOKEN, now=WallClock())
     for text in (repr(credentials), str(credentials), credentials.method):
         assert SK not in text
         assert SK[:8] not in text
@@ -245,7 +235,7 @@ def test_aksk_repr_and_method_hide_the_secret_key_and_security_token() -> None:
 
 
 def test_iam_headers_carry_the_fetched_token_and_a_generation_tag() -> None:
-    clock = Clock()
+    clock = WallClock()
     fetcher = CountingFetcher(clock)
     credentials = IamPasswordTokens(fetcher, now=clock)
 
@@ -263,7 +253,7 @@ def test_iam_headers_carry_the_fetched_token_and_a_generation_tag() -> None:
 
 
 def test_iam_fetches_once_per_project_however_many_workers_wait() -> None:
-    clock = Clock()
+    clock = WallClock()
     fetcher = CountingFetcher(clock, delay=0.02)
     credentials = IamPasswordTokens(fetcher, now=clock)
 
@@ -283,7 +273,7 @@ def test_iam_fetches_once_per_project_however_many_workers_wait() -> None:
 
 
 def test_iam_token_is_cached_until_five_minutes_before_expiry() -> None:
-    clock = Clock()
+    clock = WallClock()
     fetcher = CountingFetcher(clock, lifetime=timedelta(hours=1))
     credentials = IamPasswordTokens(fetcher, now=clock)
 
@@ -291,11 +281,11 @@ def test_iam_token_is_cached_until_five_minutes_before_expiry() -> None:
         _, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
         assert tag == "iam:1"
         expires = NOW + timedelta(hours=1)
-        clock.moment = expires - REFRESH_MARGIN - timedelta(seconds=1)
+        clock.now = expires - REFRESH_MARGIN - timedelta(seconds=1)
         headers, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
         assert (headers["X-Auth-Token"], tag) == ("iam-token-0123-1", "iam:1")
         assert fetcher.calls[PROJECT_A] == 1
-        clock.moment = expires - REFRESH_MARGIN  # inside the margin: fetched anew
+        clock.now = expires - REFRESH_MARGIN  # inside the margin: fetched anew
         headers, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
         assert (headers["X-Auth-Token"], tag) == ("iam-token-0123-2", "iam:2")
         assert fetcher.calls[PROJECT_A] == 2
@@ -308,7 +298,7 @@ def test_iam_token_is_cached_until_five_minutes_before_expiry() -> None:
 
 
 def test_iam_refresh_with_the_current_tag_drops_the_token() -> None:
-    clock = Clock()
+    clock = WallClock()
     fetcher = CountingFetcher(clock)
     credentials = IamPasswordTokens(fetcher, now=clock)
 
@@ -328,7 +318,7 @@ def test_iam_refresh_with_the_current_tag_drops_the_token() -> None:
 
 
 def test_iam_refresh_with_an_old_tag_does_not_fetch_again() -> None:
-    clock = Clock()
+    clock = WallClock()
     fetcher = CountingFetcher(clock)
     credentials = IamPasswordTokens(fetcher, now=clock)
 
@@ -347,7 +337,7 @@ def test_iam_refresh_with_an_old_tag_does_not_fetch_again() -> None:
 
 
 def test_iam_many_refusals_of_one_token_fetch_one_new_token() -> None:
-    clock = Clock()
+    clock = WallClock()
     fetcher = CountingFetcher(clock)
     credentials = IamPasswordTokens(fetcher, now=clock)
 
@@ -366,7 +356,7 @@ def test_iam_many_refusals_of_one_token_fetch_one_new_token() -> None:
 
 
 def test_iam_refusal_is_remembered_and_iam_is_not_asked_again() -> None:
-    clock = Clock()
+    clock = WallClock()
     fetcher = CountingFetcher(clock, refuse=frozenset({PROJECT_B}))
     credentials = IamPasswordTokens(fetcher, now=clock)
 
@@ -386,7 +376,7 @@ def test_iam_refusal_is_remembered_and_iam_is_not_asked_again() -> None:
 
 
 def test_iam_refusal_with_concurrent_waiters_asks_iam_once() -> None:
-    clock = Clock()
+    clock = WallClock()
     fetcher = CountingFetcher(clock, refuse=frozenset({PROJECT_B}), delay=0.02)
     credentials = IamPasswordTokens(fetcher, now=clock)
 
@@ -400,7 +390,7 @@ def test_iam_refusal_with_concurrent_waiters_asks_iam_once() -> None:
 
 
 def test_iam_repr_and_method_hide_tokens() -> None:
-    clock = Clock()
+    clock = WallClock()
     credentials = IamPasswordTokens(CountingFetcher(clock), now=clock)
     headers_of(credentials)
     for text in (repr(credentials), credentials.method):

@@ -9,31 +9,27 @@ import pytest
 
 from auditor.auth import ACCESS_KEY_SCOPE, project_scope
 from auditor.breaker import DEFAULT_THRESHOLD, GATEWAY_LOCK_AFTER, CredentialGuard
+from tests.factories import ConcurrencySpy
 
 A = project_scope("0123456789abcdef0123456789abcdef")
 B = project_scope("fedcba9876543210fedcba9876543210")
 
 
-class Spy:
-    """Counts how many requests are inside `admitted` at once."""
-
-    def __init__(self) -> None:
-        self.in_flight = 0
-        self.most = 0
-        self.order: list[str] = []
-
-    async def request(
-        self, guard: CredentialGuard, scopes: Sequence[str], name: str, *, accept: bool = False
-    ) -> None:
-        async with guard.admitted(scopes):
-            self.in_flight += 1
-            self.most = max(self.most, self.in_flight)
-            self.order.append(f"start {name}")
+async def request(
+    spy: ConcurrencySpy,
+    guard: CredentialGuard,
+    scopes: Sequence[str],
+    name: str,
+    *,
+    accept: bool = False,
+) -> None:
+    """A request admitted by `guard`, counted by `spy` while it is inside. It stays inside a
+    few milliseconds, so that the others have come to the guard by the time it leaves."""
+    async with guard.admitted(scopes):
+        with spy.inside(name):
             await asyncio.sleep(0.005)
             if accept:
                 guard.accepted(scopes)
-            self.order.append(f"end {name}")
-            self.in_flight -= 1
 
 
 def test_defaults() -> None:
@@ -47,10 +43,10 @@ def test_defaults() -> None:
 
 
 def test_unproven_scope_admits_one_request_at_a_time() -> None:
-    guard, spy = CredentialGuard(), Spy()
+    guard, spy = CredentialGuard(), ConcurrencySpy()
 
     async def main() -> None:
-        await asyncio.gather(spy.request(guard, [A], "1"), spy.request(guard, [A], "2"))
+        await asyncio.gather(request(spy, guard, [A], "1"), request(spy, guard, [A], "2"))
 
     asyncio.run(main())
     assert spy.most == 1
@@ -58,10 +54,10 @@ def test_unproven_scope_admits_one_request_at_a_time() -> None:
 
 
 def test_refused_requests_keep_the_scope_on_probation() -> None:
-    guard, spy = CredentialGuard(threshold=100), Spy()
+    guard, spy = CredentialGuard(threshold=100), ConcurrencySpy()
 
     async def refused(name: str) -> None:
-        await spy.request(guard, [A], name)
+        await request(spy, guard, [A], name)
         guard.refused([A], after_refresh=False)
 
     async def main() -> None:
@@ -72,23 +68,23 @@ def test_refused_requests_keep_the_scope_on_probation() -> None:
 
 
 def test_after_acceptance_requests_run_together() -> None:
-    guard, spy = CredentialGuard(), Spy()
+    guard, spy = CredentialGuard(), ConcurrencySpy()
 
     async def main() -> None:
-        await spy.request(guard, [A], "probe", accept=True)
-        await asyncio.gather(*(spy.request(guard, [A], str(n)) for n in range(10)))
+        await request(spy, guard, [A], "probe", accept=True)
+        await asyncio.gather(*(request(spy, guard, [A], str(n)) for n in range(10)))
 
     asyncio.run(main())
     assert spy.most == 10
 
 
 def test_waiters_run_together_once_the_first_request_is_accepted() -> None:
-    guard, spy = CredentialGuard(), Spy()
+    guard, spy = CredentialGuard(), ConcurrencySpy()
 
     async def main() -> None:
-        first = asyncio.create_task(spy.request(guard, [A], "first", accept=True))
+        first = asyncio.create_task(request(spy, guard, [A], "first", accept=True))
         await asyncio.sleep(0)  # the first one holds the probation lock
-        await asyncio.gather(first, *(spy.request(guard, [A], str(n)) for n in range(5)))
+        await asyncio.gather(first, *(request(spy, guard, [A], str(n)) for n in range(5)))
 
     asyncio.run(main())
     assert spy.order[:2] == ["start first", "end first"]
@@ -121,13 +117,13 @@ def test_a_waiter_that_finds_the_scope_proven_releases_the_lock() -> None:
 
 
 def test_proven_scope_does_not_spare_an_unproven_one() -> None:
-    guard, spy = CredentialGuard(), Spy()
+    guard, spy = CredentialGuard(), ConcurrencySpy()
 
     async def main() -> None:
         guard.accepted([A])
         await asyncio.gather(
-            spy.request(guard, [A, ACCESS_KEY_SCOPE], "1"),
-            spy.request(guard, [B, ACCESS_KEY_SCOPE], "2"),
+            request(spy, guard, [A, ACCESS_KEY_SCOPE], "1"),
+            request(spy, guard, [B, ACCESS_KEY_SCOPE], "2"),
         )
 
     asyncio.run(main())
@@ -135,13 +131,13 @@ def test_proven_scope_does_not_spare_an_unproven_one() -> None:
 
 
 def test_scopes_in_any_order_do_not_deadlock() -> None:
-    guard, spy = CredentialGuard(), Spy()
+    guard, spy = CredentialGuard(), ConcurrencySpy()
 
     async def main() -> None:
         await asyncio.wait_for(
             asyncio.gather(
-                *(spy.request(guard, [A, ACCESS_KEY_SCOPE], f"x{n}") for n in range(5)),
-                *(spy.request(guard, [ACCESS_KEY_SCOPE, A], f"y{n}") for n in range(5)),
+                *(request(spy, guard, [A, ACCESS_KEY_SCOPE], f"x{n}") for n in range(5)),
+                *(request(spy, guard, [ACCESS_KEY_SCOPE, A], f"y{n}") for n in range(5)),
             ),
             timeout=2,
         )
