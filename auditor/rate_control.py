@@ -29,6 +29,8 @@ exceeded whatever the controller says.
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -38,20 +40,22 @@ BETA = 0.9  # after a throttle the rate drops to this share of the proven limit
 CUBIC_C = 0.4  # botocore's scale of the cubic curve, in requests/s per s³ ...
 CUBIC_SCALE = 10.0  # ... for a limit this high; higher limits scale it (a share per s³)
 HOLD_S = 1.0  # the first hold on a learned limit before probing above it
-MAX_HOLD_S = 4.0  # the longest hold, after the same limit was found again and again
+MAX_HOLD_S = 2.0  # the longest hold, after the same limit was found again and again
 SAME_LIMIT = 0.05  # limits within 5 % of each other are "the same limit again"
 EVIDENCE_S = 5  # accepted window counts prove the limit for this many seconds
 LIMIT_FELL_SHARE = 0.2  # this share of 429s among the last second's answers: the limit fell
-LIMIT_FELL_MIN = 3  # ... and at least this many 429s
+LIMIT_FELL_MIN = 3  # ... and at least this many 429s (and this share of the rate)
+MIN_LIMIT_EVIDENCE = 5  # fewer of ours in the gateway's window cannot show where its limit is
 MIN_RATE = 0.5  # requests per second: the rate never goes below this
 GROWTH_OVER_MEASURED = 2.0  # the rate never grows past this many times what was really sent
 
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
-    """One request let go, and when."""
+    """One request let go: when, and its place in the order of sending."""
 
     sent_at: float
+    number: int
 
 
 @dataclass
@@ -134,8 +138,12 @@ class RateController:
         self._refused_sent = _Times()  # when the requests answered 429 were let go
         self._ok_at = _Times()  # when answers the gateway let through arrived
         self._refused_at = _Times()  # when 429 answers arrived
-        self._evidence = [(-1, 0)] * EVIDENCE_S  # (second, most admitted in 1 s up to a send)
+        # Per second of sending: the two highest counts of ours the gateway admitted in the
+        # second up to an accepted request.
+        self._evidence = [(-1, 0, 0)] * EVIDENCE_S
         self._curve = _NO_CURVE
+        self._not_a_limit, self._not_a_limit_at = 0, -math.inf  # a level 429s proved wrong
+        self._suspect: tuple[float, int] | None = None  # (sent_at, held) of a lone 429
         self._cut_by = -math.inf  # when the request whose 429 made the last cut was sent
         self._before_cut: tuple[float | None, _Curve] = (ceiling, _NO_CURVE)
         self._grown_at = -math.inf
@@ -145,6 +153,13 @@ class RateController:
         self.responses_429 = self.rate_cuts = self.unexplained_429 = self.sent = 0
         self.peak_rate = 0
         self.limit_found: float | None = None
+        # Accepted requests prove how many of ours the gateway admits in a second, but only
+        # once every request sent before them has been answered: until then a 429 still on
+        # its way (answers come back out of order) would make the count too high.
+        self._numbers = itertools.count()
+        self._first_open = 0  # every request numbered below this has been answered
+        self._answered_ahead: set[int] = set()
+        self._unsettled: list[tuple[int, float]] = []  # accepted: (number, sent_at), a heap
 
     # --- what the gateway's window holds ------------------------------------------------------
 
@@ -177,7 +192,7 @@ class RateController:
             self.first_sent = now
         if now - self._forgot_at >= 1.0:
             self._forget(now)
-        return Ticket(now)
+        return Ticket(now, next(self._numbers))
 
     def _forget(self, now: float) -> None:
         self.peak_rate = max(self.peak_rate, self._sent.count(now - 1.0, now + 1e-9))
@@ -192,19 +207,51 @@ class RateController:
         """The gateway let `ticket`'s request through (whatever the function's answer)."""
         self._ok_at.append(now)
         self.last_progress = now
-        admitted = self.admitted_before(ticket.sent_at) + 1  # with itself
-        second = math.floor(ticket.sent_at)
-        slot = second % EVIDENCE_S
-        held_second, best = self._evidence[slot]
-        if held_second != second or admitted > best:
-            self._evidence[slot] = (second, max(admitted, best if held_second == second else 0))
-        if not self.rate_cuts:
-            return
-        curve = self._curve
-        if self._cut_by < ticket.sent_at < curve.cut_at and admitted > curve.w_max:
-            self._undo_cut()
-        else:
+        heapq.heappush(self._unsettled, (ticket.number, ticket.sent_at))
+        self._answered(ticket)
+        if self.rate_cuts:
             self._grow(now)
+
+    def lost(self, ticket: Ticket) -> None:
+        """`ticket`'s request got no answer from the gateway (a timeout, a reset)."""
+        self._answered(ticket)
+
+    def _answered(self, ticket: Ticket) -> None:
+        number = ticket.number
+        if number != self._first_open:
+            self._answered_ahead.add(number)
+            return
+        ahead = self._answered_ahead
+        number += 1
+        while number in ahead:
+            ahead.discard(number)
+            number += 1
+        self._first_open = number
+        unsettled = self._unsettled
+        while unsettled and unsettled[0][0] < number:
+            self._settle(heapq.heappop(unsettled)[1])
+
+    def _settle(self, sent_at: float) -> None:
+        """Every request sent before this accepted one has its answer: how many of ours the
+        gateway had admitted in the second before it is now known exactly."""
+        admitted = self.admitted_before(sent_at) + 1  # with itself
+        second = math.floor(sent_at)
+        slot = second % EVIDENCE_S
+        held_second, best, runner_up = self._evidence[slot]
+        if held_second != second:
+            self._evidence[slot] = (second, admitted, 0)
+        elif admitted > best:
+            self._evidence[slot] = (second, admitted, best)
+        elif admitted > runner_up:
+            self._evidence[slot] = (second, best, admitted)
+        suspect = self._suspect
+        if suspect is not None and sent_at > suspect[0] and admitted > suspect[1]:
+            self._suspect = None  # that 429 was a blip: the gateway admits more than that
+            self.unexplained_429 += 1
+        curve = self._curve
+        if self._cut_by < sent_at < curve.cut_at and admitted > curve.w_max:
+            self.unexplained_429 += 1
+            self._undo_cut()
 
     def _undo_cut(self) -> None:
         """A request sent after the 429 that made the last cut, and before the cut, was
@@ -215,38 +262,65 @@ class RateController:
         self.limit_found = self._curve.w_max if self._curve is not _NO_CURVE else None
         self._cut_by = -math.inf
         self.rate_cuts -= 1
-        self.unexplained_429 += 1
 
     def throttled(self, ticket: Ticket, now: float) -> bool:
         """The gateway answered 429 to `ticket`'s request. True if the rate was cut for it."""
         self._refused_at.append(now)
         self._refused_sent.insert(ticket.sent_at)  # the gateway did not admit it
         self.responses_429 += 1
+        self._answered(ticket)
         if ticket.sent_at < self._curve.cut_at:
             return False  # sent before the last cut took effect: that cut answered it already
         held = self.admitted_before(ticket.sent_at)
-        proven = self._proven(now)
         refused = self._refused_at.count(now - 1.0, now + 1e-9)
         answers = refused + self._ok_at.count(now - 1.0, now + 1e-9)
-        limit_fell = refused >= LIMIT_FELL_MIN and refused >= LIMIT_FELL_SHARE * answers
-        if held < proven and not limit_fell:
-            # The gateway admitted a request with more of ours before it moments ago: this
-            # 429 is not about our rate.
+        # Most answers refused, and more than a blip: the limit is well below our rate.
+        limit_fell = refused >= max(LIMIT_FELL_MIN, LIMIT_FELL_SHARE * (self.rate or 0)) and (
+            refused >= LIMIT_FELL_SHARE * answers
+        )
+        # A window as full as any the gateway accepted lately: our rate is at its limit.
+        bar = max(MIN_LIMIT_EVIDENCE, self._proven(now))
+        if now - self._not_a_limit_at < EVIDENCE_S:
+            bar = max(bar, self._not_a_limit + 1)
+        if not (held >= bar or limit_fell):
+            # The gateway admitted a request with more of ours before it moments ago (or
+            # there are too few of ours to tell): this 429 is not about our rate.
             self.unexplained_429 += 1
+            curve = self._curve
+            if self.rate_cuts and held < curve.w_max * (1 - SAME_LIMIT) - 1:
+                # And the last cut said the gateway allows w_max, yet refuses well below it:
+                # that cut was made by a 429 like this one, not by the limit.
+                self._not_a_limit, self._not_a_limit_at = math.ceil(curve.w_max), now
+                self._undo_cut()
             return False
+        if not (limit_fell or self.rate_cuts):
+            suspect = self._suspect
+            if suspect is None or ticket.sent_at - suspect[0] > 1.0:
+                # Before any limit was found, one 429 at the top could still be a blip: the
+                # next answers tell. If a request sent after it is admitted with more of ours
+                # before it, it was.
+                self._suspect = (ticket.sent_at, held)
+                return False
+            self._suspect = None
         limit = held
         if limit_fell:
             # What the gateway accepted in the last second is what it allows now; older
             # evidence of a higher limit no longer holds.
             limit = min(held, answers - refused)
-            self._evidence = [(s, min(best, limit)) for s, best in self._evidence]
+            self._evidence = [(s, min(a, limit), min(b, limit)) for s, a, b in self._evidence]
         self._cut(float(max(1, limit)), now, ticket.sent_at)
         return True
 
     def _proven(self, now: float) -> int:
-        """The most of our requests the gateway admitted in 1 s, over the last few seconds."""
+        """The most of our requests the gateway admitted in 1 s over the last few seconds,
+        not counting the single highest count: one request that reached the gateway a little
+        earlier or later than it left here can make a count one too high."""
         second = math.floor(now)
-        return max((best for held, best in self._evidence if second - held < EVIDENCE_S), default=0)
+        counts = sorted(
+            (c for held, *pair in self._evidence if second - held < EVIDENCE_S for c in pair),
+            reverse=True,
+        )
+        return counts[1] if len(counts) > 1 else 0
 
     def _cut(self, limit: float, now: float, sent_at: float) -> None:
         self._before_cut = (self.rate, self._curve)
@@ -271,6 +345,10 @@ class RateController:
         self._grown_at = now
         target = self._curve.target(now)
         assert self.rate is not None
+        if target > self.rate and self._refused_at.count(now - 1.0, now + 1e-9):
+            # 429s in the last second that made no cut (a blip, or the limit not yet proven)
+            # are still a reason not to press harder.
+            return
         if target > self.rate:
             # Never far beyond what was really sent: a pool that cannot fill the rate must not
             # talk the controller into a rate it never tried.

@@ -370,8 +370,7 @@ async def guarded(
             if probe.error_kind is not ErrorKind.CREDENTIALS:
                 requests += 1
                 tally.requests += 1
-            if probe.http_status is not None:  # the gateway answered: the controller learns
-                throttle.answered(ticket, probe.http_status == 429)
+            throttle.answered(ticket, probe.http_status)
             if not is_auth_failure(probe):
                 if credentials_accepted(probe):
                     guard.accepted(scopes)

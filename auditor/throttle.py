@@ -160,20 +160,26 @@ class Throttle:
                 assert rate is not None
                 now = loop.time()
                 interval = 1.0 / (rate * SAFETY_MARGIN)
-                # A late wake-up does not move the next slot later (up to one interval).
-                slot = max(self._next_slot, now - interval)
+                # A wake-up late by up to one interval does not move the next slot later;
+                # after an idle spell (or a wait for room) the schedule restarts from now.
+                slot = self._next_slot if self._next_slot >= now - interval else now
                 at = max(slot, controller.room_at(now))
                 if at <= now:
                     self._next_slot = slot + interval
                     return
                 await self._sleep(at - now)
 
-    def answered(self, ticket: Ticket, throttled: bool) -> bool:
-        """The gateway answered the request of `ticket`; True if a 429 cut the rate."""
+    def answered(self, ticket: Ticket, http_status: int | None) -> bool:
+        """What came back for `ticket`'s request (None: no answer at all); True if it was a
+        429 that cut the rate."""
+        controller = self.controller
+        if http_status is None:
+            controller.lost(ticket)
+            return False
         now = asyncio.get_running_loop().time()
-        if throttled:
-            return self.controller.throttled(ticket, now)
-        self.controller.accepted(ticket, now)
+        if http_status == 429:
+            return controller.throttled(ticket, now)
+        controller.accepted(ticket, now)
         return False
 
     def stalled_for(self) -> float:

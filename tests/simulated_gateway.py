@@ -28,8 +28,12 @@ class SimulatedGateway:
     clock: VirtualTime
     schedule: Sequence[tuple[float, int | None]] = ((0.0, None),)
     latency_s: float = 0.02
+    jitter_s: float = 0.0  # on the way there, uniform from 0 to this, on top of half the latency
+    answer_jitter_s: float = 0.0  # the same on the way back
     random_429: float = 0.0
     retry_after: float | None = None
+    faulty_share: float = 0.0  # this share of functions answers 429 to its first requests ...
+    fault_times: int = 2  # ... this many of them
     seed: int = 0
     window: deque[float] = field(default_factory=deque)
     accepted: list[float] = field(default_factory=list)
@@ -38,6 +42,7 @@ class SimulatedGateway:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._faulted: dict[str, int] = {}
 
     def limit_at(self, now: float) -> int | None:
         assert self.started is not None
@@ -58,10 +63,17 @@ class SimulatedGateway:
         return True
 
     async def send(self, urn: FunctionUrn | None = None) -> Probe:
-        await self.clock.sleep(self.latency_s / 2)
+        await self.clock.sleep(self.latency_s / 2 + self._rng.uniform(0, self.jitter_s))
         admitted = self.admit(self.clock.now)
         noise = admitted and self.random_429 and self._rng.random() < self.random_429
-        await self.clock.sleep(self.latency_s / 2)
+        if admitted and urn is not None and self.faulty_share:
+            name = urn.name
+            if random.Random(f"{self.seed}:{name}").random() < self.faulty_share:
+                times = self._faulted.get(name, 0)
+                if times < self.fault_times:
+                    self._faulted[name] = times + 1
+                    noise = True
+        await self.clock.sleep(self.latency_s / 2 + self._rng.uniform(0, self.answer_jitter_s))
         if not admitted:
             return Probe(429, error_code="APIG.0308", retry_after=self.retry_after)
         if noise:
@@ -121,6 +133,7 @@ def run_fleet(
     from auditor.retry import RetryPolicy
     from auditor.runner import Runner
     from auditor.throttle import Throttles
+
     statuses: list[str] = [""] * functions
     clock = gateway.clock
 
@@ -147,5 +160,3 @@ def run_fleet(
 
     clock.run(main)
     return statuses
-
-

@@ -1,296 +1,154 @@
-"""Per-endpoint throttles: pacing, pauses after a 429 and the rate's back-off and recovery."""
+"""Throttles: the --rate ceiling per endpoint (a schedule-based pacer, asyncio-throttle as
+the hard cap) and, under it, the learned rate per credential scope and endpoint."""
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import heapq
-import itertools
 import time
-import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
-from asyncio_throttle import throttler as asyncio_throttle
 
-from auditor.throttle import (
-    MIN_SHARE,
-    RECOVERY_STEP,
-    SAFETY_MARGIN,
-    PacedThrottle,
-    Throttle,
-    Throttles,
-    Unlimited,
-)
+from auditor.rate_control import Ticket
+from auditor.throttle import SAFETY_MARGIN, Ceiling, Pacer, Throttle, Throttles
+from tests.clocks import VirtualTime
+
+# --- one ceiling per endpoint, one throttle per scope and endpoint --------------------------
 
 
-class Clock:
-    """A hand-moved loop clock for the rate arithmetic (no sleeping while it is installed)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def with_clock(body: Callable[[Clock], None]) -> None:
-    """Run `body` inside a running loop whose `time()` is a `Clock`."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        clock = Clock()
-        loop.time = clock  # type: ignore[method-assign]
-        try:
-            body(clock)
-        finally:
-            del loop.time  # back to the class's method
-
-    asyncio.run(main())
-
-
-# --- one throttle per endpoint -------------------------------------------------------------
-
-
-def test_one_throttle_per_endpoint() -> None:
+def test_one_throttle_per_scope_and_endpoint() -> None:
     throttles = Throttles(10)
-    a = throttles.for_endpoint("https://a.test")
-    assert throttles.for_endpoint("https://a.test") is a
-    b = throttles.for_endpoint("https://b.test")
-    assert b is not a
-    assert isinstance(a, PacedThrottle)
-    assert isinstance(b, PacedThrottle)
-    assert a.rate == b.rate == 10
+    a = throttles.get("token", "https://a.test")
+    assert throttles.get("token", "https://a.test") is a
+    assert throttles.get("token", "https://b.test") is not a
+    assert throttles.get("access key", "https://a.test") is not a
+    assert a.controller.ceiling == 10
+    assert a.controller.rate == 10  # the ceiling until the gateway throttles
+
+
+def test_scopes_share_their_endpoint_s_ceiling() -> None:
+    throttles = Throttles(10)
+    a = throttles.get("token of project A", "https://a.test")
+    b = throttles.get("token of project B", "https://a.test")
+    assert a._ceiling is b._ceiling is not None  # --rate is per endpoint, whoever sends
+    assert throttles.get("token", "https://b.test")._ceiling is not a._ceiling
 
 
 @pytest.mark.parametrize("rate", [None, 0, 0.0])
-def test_no_rate_means_unlimited(rate: float | None) -> None:
+def test_no_rate_means_no_ceiling(rate: float | None) -> None:
     throttles = Throttles(rate)
-    throttle = throttles.for_endpoint("https://a.test")
-    assert isinstance(throttle, Unlimited)
-    assert throttles.for_endpoint("https://a.test") is throttle
-    assert throttles.current_rates() == {}
-
-
-def test_current_rates_lists_paced_endpoints() -> None:
-    throttles = Throttles(50)
-    throttles.for_endpoint("https://a.test")
-    throttles.for_endpoint("https://b.test")
-    assert throttles.current_rates() == {"https://a.test": 50, "https://b.test": 50}
+    throttle = throttles.get("token", "https://a.test")
+    assert throttle._ceiling is None
+    assert throttle.controller.rate is None
+    assert throttles.as_run_dict(300)["ceiling"] is None
 
 
 @pytest.mark.parametrize("rate", [0, -1, -0.5])
-def test_paced_throttle_rejects_a_rate_that_is_not_positive(rate: float) -> None:
+def test_a_pacer_rejects_a_rate_that_is_not_positive(rate: float) -> None:
     with pytest.raises(ValueError, match="positive"):
-        PacedThrottle(rate)
+        Pacer(rate, sleep=asyncio.sleep)
 
 
-def test_both_kinds_are_throttles() -> None:
-    def accepts(throttle: Throttle) -> Throttle:
-        return throttle
-
-    assert accepts(Unlimited()) is not None
-    assert accepts(PacedThrottle(5)) is not None
-
-
-# --- pauses --------------------------------------------------------------------------------
-
-
-def elapsed_acquire(throttle: Throttle, pause: float, then: float | None = None) -> float:
-    async def main() -> float:
-        await throttle.acquire()  # a paced throttle's first start is free
-        throttle.throttled(pause)
-        if then is not None:
-            throttle.throttled(then)
-        started = time.perf_counter()
-        await throttle.acquire()
-        return time.perf_counter() - started
-
-    return asyncio.run(main())
-
-
-@pytest.mark.parametrize("make", [Unlimited, lambda: PacedThrottle(1000)])
-def test_a_pause_makes_acquire_wait(make: Callable[[], Throttle]) -> None:
-    assert elapsed_acquire(make(), 0.05) >= 0.04
-
-
-def test_a_shorter_pause_does_not_cut_a_longer_one() -> None:
-    assert elapsed_acquire(Unlimited(), 0.05, then=0.001) >= 0.04
-
-
-def test_unlimited_does_not_wait_without_a_pause() -> None:
-    throttle = Unlimited()
+def test_unthrottled_and_unlimited_acquire_does_not_wait() -> None:
+    throttle = Throttles(None).get("token", "https://a.test")
 
     async def main() -> float:
         started = time.perf_counter()
         for _ in range(1000):
-            throttle.succeeded()
-            await throttle.acquire()
+            ticket = await throttle.acquire()
+            throttle.answered(ticket, 200)
         return time.perf_counter() - started
 
     assert asyncio.run(main()) < 0.5
 
 
-def test_a_pause_holds_every_waiting_worker() -> None:
-    throttle = Unlimited()
+def test_run_dict_reports_each_scope_and_suggests_the_lowest_limit() -> None:
+    clock = VirtualTime()
+    throttles = Throttles(300, sleep=clock.sleep)
 
-    async def main() -> list[float]:
-        loop = asyncio.get_running_loop()
-        throttle.throttled(0.05)
-        started = loop.time()
+    async def main() -> None:
+        a = throttles.get("token", "https://a.test")
+        b = throttles.get("token", "https://b.test")
+        for _ in range(40):
+            a.answered(await a.acquire(), 200)
+        a.answered(await a.acquire(), 429)  # the 41st in one second: the limit
+        b.answered(await b.acquire(), 200)
 
-        async def worker() -> float:
-            await throttle.acquire()
-            return loop.time() - started
-
-        return list(await asyncio.gather(*(worker() for _ in range(5))))
-
-    assert min(asyncio.run(main())) >= 0.04
-
-
-# --- back-off and recovery (on a hand-moved loop clock) ------------------------------------
-
-
-def test_a_429_halves_the_rate_once_a_second() -> None:
-    throttle = PacedThrottle(100)
-
-    def body(clock: Clock) -> None:
-        throttle.throttled(0.0)
-        assert throttle.current == 50
-        for _ in range(10):  # the rest of a burst of 429s from requests already in flight
-            throttle.throttled(0.0)
-        assert throttle.current == 50
-        clock.now += 1.0
-        throttle.throttled(0.0)
-        assert throttle.current == 25
-
-    with_clock(body)
+    clock.run(main)
+    run = throttles.as_run_dict(120)
+    assert run["ceiling"] == 300
+    assert run["throttle_deadline_s"] == 120
+    first, second = run["scopes"]  # type: ignore[misc]
+    assert (first["scope"], first["endpoint"]) == ("token", "https://a.test")
+    assert first["requests"] == 41
+    assert first["responses_429"] == first["rate_cuts"] == 1
+    assert first["limit_found"] == 40
+    assert first["rate_at_end"] == pytest.approx(36)  # 0.9 of the limit found
+    assert second["limit_found"] is None
+    assert second["rate_at_end"] == 300
+    assert run["suggested_rate"] == 40
 
 
-def test_the_rate_never_drops_below_its_floor() -> None:
-    throttle = PacedThrottle(64)
-
-    def body(clock: Clock) -> None:
-        for _ in range(20):
-            throttle.throttled(0.0)
-            clock.now += 1.0
-        assert throttle.current == pytest.approx(64 * MIN_SHARE)
-
-    with_clock(body)
+# --- the learned rate under the ceiling ---------------------------------------------------
 
 
-def test_the_rate_recovers_a_step_a_second_up_to_the_configured_rate() -> None:
-    throttle = PacedThrottle(100)
+def test_after_a_cut_nothing_goes_until_the_window_has_room() -> None:
+    """Right after a cut the gateway's window still holds what went at the old rate: the
+    next request waits until enough of it has left, then requests go one at a time at the
+    learned rate."""
+    clock = VirtualTime()
+    throttle = Throttle("token", "https://a.test", None, sleep=clock.sleep)
+    starts: list[float] = []
 
-    def body(clock: Clock) -> None:
-        throttle.throttled(0.0)
-        assert throttle.current == 50
-        throttle.succeeded()  # too soon after the 429
-        assert throttle.current == 50
-        rates = []
-        for _ in range(8):
-            clock.now += 1.0
-            throttle.succeeded()
-            throttle.succeeded()  # at most one step per second
-            rates.append(throttle.current)
-        step = 100 * RECOVERY_STEP
-        assert rates == pytest.approx([min(100, 50 + step * n) for n in range(1, 9)])
-        assert rates[-1] == 100
+    async def main() -> None:
+        for _ in range(20):  # 20 in the first 0.1 s, then a 429: the limit is 20
+            throttle.answered(await throttle.acquire(), 200)
+            await clock.sleep(0.005)
+        throttle.answered(Ticket(clock.now), 429)
+        assert throttle.controller.rate == pytest.approx(18)
 
-    with_clock(body)
+        async def worker() -> None:
+            for _ in range(5):
+                ticket = await throttle.acquire()
+                starts.append(clock.now)
+                throttle.answered(ticket, 200)
 
+        await asyncio.gather(*(worker() for _ in range(4)))
 
-def test_success_at_full_rate_changes_nothing() -> None:
-    throttle = PacedThrottle(100)
-
-    def body(clock: Clock) -> None:
-        throttle.succeeded()
-        clock.now += 5
-        throttle.succeeded()
-        assert throttle.current == 100
-        throttle.throttled(0.0)  # the first 429 halves at once
-        assert throttle.current == 50
-
-    with_clock(body)
+    first = clock.now
+    clock.run(main)
+    # 18 may be in the window: the 3rd oldest of the 20 must leave first (it went at +0.01 s).
+    assert starts[0] >= first + 1.0
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert min(gaps) >= 1 / (20 * SAFETY_MARGIN) - 1e-9  # one at a time, evenly, under 20/s
 
 
-def test_a_429_right_after_a_recovery_step_still_halves() -> None:
-    throttle = PacedThrottle(100)
+def test_a_cut_while_waiting_for_the_ceiling_sends_the_request_under_the_new_rate() -> None:
+    clock = VirtualTime()
+    throttle = Throttle("token", "https://a.test", Ceiling(1, sleep=clock.sleep), sleep=clock.sleep)
+    cut_seen: list[bool] = []
 
-    def body(clock: Clock) -> None:
-        throttle.throttled(0.0)
-        clock.now += 1.0
-        throttle.succeeded()
-        recovered = 50 + 100 * RECOVERY_STEP
-        assert throttle.current == pytest.approx(recovered)
-        clock.now += 0.1
-        throttle.throttled(0.0)
-        assert throttle.current == pytest.approx(recovered / 2)
+    async def main() -> None:
+        for _ in range(2):
+            throttle.answered(await throttle.acquire(), 200)
+        waiting = asyncio.ensure_future(throttle.acquire())  # queued at the 1/s ceiling
+        await clock.sleep(0.1)
+        # Meanwhile a 429 cuts the rate of this scope.
+        cut_seen.append(throttle.answered(Ticket(clock.now), 429))
+        ticket = await waiting
+        # It went under the learned rate's window, not on the ceiling slot it waited for.
+        assert (
+            throttle.controller.admitted_before(ticket.sent_at)
+            < 1.0 * max(1, int(throttle.controller.rate or 0))
+            or ticket.sent_at >= clock.now
+        )
 
-    with_clock(body)
-
-
-def test_no_recovery_within_a_second_of_a_429() -> None:
-    throttle = PacedThrottle(100)
-
-    def body(clock: Clock) -> None:
-        throttle.throttled(0.0)  # halves to 50
-        clock.now += 0.5
-        throttle.throttled(0.0)  # another 429: no second halving yet, but a 429 all the same
-        clock.now += 0.5
-        throttle.succeeded()
-        assert throttle.current == 50
-
-    with_clock(body)
+    clock.run(main)
+    assert cut_seen == [True]
 
 
 # --- the schedule (on a virtual loop clock) -------------------------------------------------
-
-
-class VirtualTime:
-    """A loop clock that moves only when every task waits: sleeps end in order of their wake
-    time, which the test may make late (`late[n]` seconds for the n-th sleep). asyncio-throttle
-    reads `time.monotonic()`, the real loop's clock; here it reads this one too."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.late: dict[int, float] = {}
-        self._sleeps = 0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self._sleeps += 1
-        wake = self.now + delay + self.late.get(self._sleeps, 0.0)
-        future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (wake, self._sleeps, future))
-        await future
-
-    def run(self, main: Callable[[], Awaitable[None]]) -> None:
-        async def drive() -> None:
-            loop = asyncio.get_running_loop()
-            loop.time = self  # type: ignore[method-assign]
-            real_time = asyncio_throttle.time
-            asyncio_throttle.time = types.SimpleNamespace(monotonic=self)  # type: ignore[assignment]
-            try:
-                task = asyncio.ensure_future(main())
-                while not task.done():
-                    for _ in range(20):  # let every task that can run, run
-                        await asyncio.sleep(0)
-                    if task.done():
-                        break
-                    assert self._sleepers, "every task waits, but not on the clock"
-                    wake, _, future = heapq.heappop(self._sleepers)
-                    self.now = max(self.now, wake)
-                    future.set_result(None)
-                task.result()
-            finally:
-                del loop.time
-                asyncio_throttle.time = real_time
-
-        asyncio.run(drive())
 
 
 def paced_starts(
@@ -298,19 +156,18 @@ def paced_starts(
     requests: int,
     workers: int,
     clock: VirtualTime,
-    on_start: Callable[[PacedThrottle, int], None] = lambda throttle, n: None,
 ) -> list[float]:
-    """Start times of `requests` through one throttle shared by `workers` workers."""
-    throttle = PacedThrottle(rate, sleep=clock.sleep)
+    """Start times of `requests` through one endpoint ceiling shared by `workers` workers."""
+    throttle = Throttle("token", "https://a.test", Ceiling(rate, sleep=clock.sleep))
     starts: list[float] = []
 
     async def main() -> None:
         async def worker() -> None:
             while len(starts) < requests:
-                await throttle.acquire()
+                ticket = await throttle.acquire()
                 if len(starts) < requests:
                     starts.append(clock.now)
-                    on_start(throttle, len(starts))
+                    throttle.answered(ticket, 200)
 
         await asyncio.gather(*(worker() for _ in range(workers)))
 
@@ -349,39 +206,21 @@ def test_any_one_second_window_holds_the_rate_less_half_the_margin(rate: int) ->
     assert achieved == pytest.approx(rate * SAFETY_MARGIN, rel=0.01)
 
 
-def test_a_429_restarts_the_schedule_at_the_new_rate() -> None:
-    clock = VirtualTime()
-    rates: list[float] = []
-
-    def on_start(throttle: PacedThrottle, n: int) -> None:
-        if n == 20:
-            throttle.throttled(1.5)  # halves to 50/s; every slot already taken is void
-        rates.append(throttle.current)
-
-    starts = paced_starts(100, 60, 8, clock, on_start)
-    assert rates[18:21] == [100, 50, 50]
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert gaps[1:19] == pytest.approx([1 / (100 * SAFETY_MARGIN)] * 18)
-    assert gaps[19] == pytest.approx(1.5)  # everyone waited out the pause
-    # Then one slot per new interval: the slots taken before the 429 were given back.
-    assert gaps[20:] == pytest.approx([1 / (50 * SAFETY_MARGIN)] * 39)
-
-
 # --- real time ------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_paced_throttle_keeps_any_one_second_window_at_the_rate() -> None:
+def test_the_ceiling_keeps_any_one_second_window_at_the_rate() -> None:
     rate, duration = 200, 1.3
-    throttle = PacedThrottle(rate)
 
     async def main() -> list[float]:
+        throttle = Throttles(rate).get("token", "https://a.test")
         starts: list[float] = []
         deadline = time.monotonic() + duration
 
         async def worker() -> None:
             while time.monotonic() < deadline:
-                await throttle.acquire()
+                throttle.answered(await throttle.acquire(), 200)
                 starts.append(time.monotonic())
 
         await asyncio.gather(*(worker() for _ in range(50)))
