@@ -19,6 +19,7 @@ _ERROR_KIND_TEXT = {
     ErrorKind.CONNECTION: "connection failed",
     ErrorKind.BAD_BODY: "unreadable response body",
     ErrorKind.CREDENTIALS: "no credentials",
+    ErrorKind.GATEWAY_REFUSING: "not sent",
 }
 
 
@@ -44,6 +45,8 @@ def classify(probe: Probe) -> Outcome:
     code, msg = probe.error_code, probe.error_msg
     if probe.error_kind is ErrorKind.CREDENTIALS:
         return Outcome(Status.AUTH_FAILED, code, msg or "no credentials for this project")
+    if probe.error_kind is ErrorKind.GATEWAY_REFUSING:
+        return Outcome(Status.THROTTLED, code, msg or "not sent: the gateway kept answering 429")
     if probe.error_kind is not None:
         what = _ERROR_KIND_TEXT[probe.error_kind]
         return Outcome(Status.ERROR, code, f"{what}: {msg}" if msg else what)
@@ -54,7 +57,11 @@ def classify(probe: Probe) -> Outcome:
     if code in AUTH_CODES:
         return Outcome(Status.AUTH_FAILED, code, msg or f"HTTP {probe.http_status}")
     if code in THROTTLE_CODES or probe.http_status == 429:
-        return Outcome(Status.THROTTLED, code, msg or "throttled (HTTP 429) after all retries")
+        return Outcome(
+            Status.THROTTLED,
+            code,
+            msg or "still throttled (HTTP 429): nothing of these credentials accepted for too long",
+        )
     if probe.http_status in (401, 403):
         return Outcome(Status.AUTH_FAILED, code, msg or f"HTTP {probe.http_status}")
     if probe.http_status == 200:

@@ -41,6 +41,7 @@ class ErrorKind(StrEnum):
     CONNECTION = "connection"
     BAD_BODY = "bad_body"
     CREDENTIALS = "credentials"  # no credential could be had: nothing was sent
+    GATEWAY_REFUSING = "gateway_refusing"  # only 429s for the deadline: nothing more was sent
 
 
 @dataclass(frozen=True, slots=True)

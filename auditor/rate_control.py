@@ -180,7 +180,7 @@ class RateController:
             return now
         # The excess-th oldest send of the last second leaves the window one second after it
         # went (refused ones among them make this early; the caller looks again then).
-        return self._sent.nth_from(now - 1.0, excess - 1) + 1.0
+        return self._sent.nth_from(now - 1.0, excess - 1) + 1.0 + 1e-6
 
     # --- sending ------------------------------------------------------------------------------
 

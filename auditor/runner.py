@@ -316,6 +316,8 @@ async def ask_once(
         if sent.skipped:
             tally.skipped += 1
             return Asked(probe, asking.attempts, asking.elapsed_ms, True)
+        if probe.error_kind is ErrorKind.GATEWAY_REFUSING:
+            break
         if probe.http_status == 429:
             tally.throttled[request.endpoint] += 1
             if throttle.stalled_for() < policy.throttle_deadline:
@@ -364,7 +366,18 @@ async def guarded(
             if blocked is not None:
                 probe = Probe(None, ErrorKind.CREDENTIALS, error_msg=blocked)
                 return _Sent(probe, requests, elapsed, skipped=True)
-            ticket = await throttle.acquire()
+            ticket = await throttle.acquire(conduct.policy.throttle_deadline)
+            if ticket is None:
+                # The gateway has accepted nothing of this scope for the deadline, only 429s:
+                # asking (again) would only be refused again.
+                deadline = conduct.policy.throttle_deadline
+                probe = Probe(
+                    None,
+                    ErrorKind.GATEWAY_REFUSING,
+                    error_msg="not sent: the gateway answered these credentials only with 429"
+                    f" for {deadline:g} s",
+                )
+                return _Sent(probe, requests, elapsed)
             probe = await request.send()
             elapsed += probe.elapsed_ms
             if probe.error_kind is not ErrorKind.CREDENTIALS:

@@ -129,15 +129,19 @@ class Throttle:
         self.waited_s = 0.0  # time requests spent waiting here for the learned rate
         self.waited_after_429_s = 0.0  # the waits of requests answered 429 (the runner's)
 
-    async def acquire(self) -> Ticket:
-        """Return when one more request may start; hand the ticket back with the answer."""
+    async def acquire(self, give_up_after: float = math.inf) -> Ticket | None:
+        """Return when one more request may start; hand the ticket back with the answer.
+        None, at once or while waiting, when the gateway has answered this scope only with
+        429s for `give_up_after` seconds: then nothing is to be sent."""
         loop = asyncio.get_running_loop()
         controller = self.controller
         while True:
             if controller.rate_cuts:
                 started = loop.time()
-                await self._learned_rate(loop)
+                went = await self._learned_rate(loop, give_up_after)
                 self.waited_s += loop.time() - started
+                if not went:
+                    return None
             cuts = controller.rate_cuts
             if self._ceiling is not None:
                 await self._ceiling.acquire(loop)
@@ -147,7 +151,12 @@ class Throttle:
             # through no longer holds, so it queues again under the new rate (its ceiling slot
             # goes unused, which only ever sends less).
 
-    async def _learned_rate(self, loop: asyncio.AbstractEventLoop) -> None:
+    def given_up(self, give_up_after: float) -> bool:
+        """Has the gateway answered this scope only with 429s for `give_up_after` seconds?"""
+        controller = self.controller
+        return bool(controller.responses_429) and self.stalled_for() >= give_up_after
+
+    async def _learned_rate(self, loop: asyncio.AbstractEventLoop, give_up_after: float) -> bool:
         """Wait for the learned rate: one request at a time (the rest queue in order), each
         at its slot of an even schedule, and never while our requests of the last second
         already fill the rate (right after a cut the window still holds what went at the old
@@ -166,7 +175,9 @@ class Throttle:
                 at = max(slot, controller.room_at(now))
                 if at <= now:
                     self._next_slot = slot + interval
-                    return
+                    return True
+                if self.given_up(give_up_after):
+                    return False
                 await self._sleep(at - now)
 
     def answered(self, ticket: Ticket, http_status: int | None) -> bool:

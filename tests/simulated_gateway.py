@@ -17,7 +17,6 @@ from auditor.model import Probe, Target
 from auditor.urn import FunctionUrn, parse_urn
 from tests.clocks import VirtualTime
 
-
 PROJECT = "0123456789abcdef0123456789abcdef"
 
 

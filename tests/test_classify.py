@@ -75,7 +75,7 @@ def test_bare_429_is_throttled_with_an_explaining_message() -> None:
     outcome = classify(Probe(429))
     assert outcome.status is Status.THROTTLED
     assert "429" in outcome.error_msg
-    assert "after all retries" in outcome.error_msg
+    assert "nothing of these credentials accepted" in outcome.error_msg
 
 
 def test_500_fss_0500_is_an_error_naming_status_and_code() -> None:
@@ -198,6 +198,8 @@ def test_classify_is_total(kind: ErrorKind | None) -> None:
         assert seen == set(Status) - {Status.INVALID_URN}
     elif kind is ErrorKind.CREDENTIALS:
         assert seen == {Status.AUTH_FAILED}  # nothing could be sent: no credential
+    elif kind is ErrorKind.GATEWAY_REFUSING:
+        assert seen == {Status.THROTTLED}  # nothing sent: the gateway refused it all along
     else:
         assert seen == {Status.ERROR}
 
