@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
+import math
 import random
 import time
 from collections import Counter
@@ -15,9 +17,10 @@ import pytest
 
 from auditor.errors import InvalidUrn
 from auditor.model import ErrorKind, Probe, Row, Status, Target, mask_ak
+from auditor.rate_control import Ticket
 from auditor.retry import RetryPolicy
 from auditor.runner import Runner, RunTally
-from auditor.throttle import Throttle, Throttles, Unlimited
+from auditor.throttle import Throttle, Throttles
 from auditor.urn import FunctionUrn, parse_urn
 
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -68,6 +71,9 @@ class FakeProber:
     def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
         return (f"project {urn.project_id}",)
 
+    def rate_scope(self, project_id: str) -> str:
+        return "token"
+
     async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
         return False
 
@@ -86,26 +92,21 @@ class FakeProber:
             self.in_flight -= 1
 
 
-class SpyThrottle(Unlimited):
-    """An unlimited throttle that records what the runner tells it."""
+class SpyThrottle(Throttle):
+    """An unceilinged throttle that records what the runner tells it."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.pauses: list[float] = []
-        self.successes = 0
+    def __init__(self, scope: str, endpoint: str) -> None:
+        super().__init__(scope, endpoint, None)
+        self.answers: list[int | None] = []
         self.acquired = 0
 
-    async def acquire(self) -> None:
+    async def acquire(self, give_up_after: float = math.inf) -> Ticket | None:
         self.acquired += 1
-        await super().acquire()
+        return await super().acquire(give_up_after)
 
-    def throttled(self, pause_s: float) -> None:
-        self.pauses.append(pause_s)
-        super().throttled(pause_s)
-
-    def succeeded(self) -> None:
-        self.successes += 1
-        super().succeeded()
+    def answered(self, ticket: Ticket, http_status: int | None) -> bool:
+        self.answers.append(http_status)
+        return super().answered(ticket, http_status)
 
 
 class SpyThrottles(Throttles):
@@ -113,8 +114,8 @@ class SpyThrottles(Throttles):
         super().__init__(None)
         self.spies: dict[str, SpyThrottle] = {}
 
-    def for_endpoint(self, endpoint: str) -> Throttle:
-        return self.spies.setdefault(endpoint, SpyThrottle())
+    def get(self, scope: str, endpoint: str) -> Throttle:
+        return self.spies.setdefault(endpoint, SpyThrottle(scope, endpoint))
 
 
 class Recorder:
@@ -321,68 +322,89 @@ def test_zero_retries_means_one_attempt() -> None:
 # --- throttling ----------------------------------------------------------------------------
 
 
-def test_a_429_pauses_the_endpoint_instead_of_sleeping() -> None:
+def test_a_429_puts_the_target_back_and_spends_no_retry() -> None:
     throttles = SpyThrottles()
     prober = FakeProber({"fn-0": [Probe(429, error_code="APIG.0308", error_msg="slow down")]})
     tally, recorder = run(prober, targets(1), throttles=throttles)
     ((_, row),) = recorder.rows
     assert (row.status, row.attempts) == (Status.CONFIGURED, 2)
     spy = throttles.spies["https://fg.cn-north-4.test"]
-    assert len(spy.pauses) == 1
-    assert 0.001 <= spy.pauses[0] <= 0.002  # Huawei's throttle codes use throttle_wait
-    assert spy.successes == 1
-    assert spy.acquired == 2  # every attempt goes through the throttle
-    assert recorder.delays == []  # the pause is the endpoint's, not this worker's sleep
+    assert spy.answers == [429, 200]  # every attempt goes through the throttle
+    assert spy.acquired == 2
+    # Waited Huawei's throttle wait (the policy's), as time put back, not as a retry's sleep.
+    assert 0.001 <= spy.waited_after_429_s <= 0.002
     assert tally.requests == 2
     assert tally.throttled == Counter({"https://fg.cn-north-4.test": 1})
-    assert tally.pauses == Counter({"https://fg.cn-north-4.test": 1})
 
 
-def test_a_429_with_retry_after_pauses_that_long() -> None:
+def test_429s_never_spend_retries() -> None:
+    prober = FakeProber({"fn-0": [Probe(429, error_code="FSS.0429")] * 6})
+    _, recorder = run(prober, targets(1))  # FAST allows 2 retries
+    ((_, row),) = recorder.rows
+    assert (row.status, row.attempts) == (Status.CONFIGURED, 7)
+
+
+def test_a_429_and_a_server_error_each_count_for_their_own_kind() -> None:
+    prober = FakeProber({"fn-0": [Probe(429), Probe(503), Probe(429), Probe(503), Probe(503)]})
+    _, recorder = run(prober, targets(1))
+    ((_, row),) = recorder.rows
+    # Three 503s spend the two retries; the 429s between them spent none.
+    assert (row.status, row.http_status, row.attempts) == (Status.ERROR, 503, 5)
+
+
+def test_a_429_with_retry_after_waits_that_long() -> None:
+    asked: list[float] = []
+
+    def note(urn: FunctionUrn) -> None:
+        asked.append(asyncio.get_running_loop().time())
+
     throttles = SpyThrottles()
-    prober = FakeProber({"fn-0": [Probe(429, retry_after=0.003)]})
+    prober = FakeProber({"fn-0": [Probe(429, retry_after=0.05)]}, before=note)
     run(prober, targets(1), throttles=throttles)
-    assert throttles.spies["https://fg.cn-north-4.test"].pauses == [0.003]
+    assert throttles.spies["https://fg.cn-north-4.test"].waited_after_429_s == 0.05
+    assert asked[1] - asked[0] >= 0.05
 
 
-def test_a_pause_holds_the_other_workers_of_the_endpoint() -> None:
+def test_other_targets_keep_moving_while_one_waits_on_its_retry_after() -> None:
+    """One worker, and the first URN told to come back in 0.2 s: the worker does not wait
+    with it; the others are asked meanwhile, and it is asked again after its wait."""
     starts: list[tuple[str, float]] = []
 
     def note(urn: FunctionUrn) -> None:
         starts.append((urn.name, asyncio.get_running_loop().time()))
 
-    prober = FakeProber({"fn-0": [Probe(429, retry_after=0.05)]}, delay=0.001, before=note)
-    run(prober, targets(20), concurrency=4)
-    first_429 = starts[0][1]
-    later = [when for _, when in starts[4:]]  # after the first wave of four
-    assert later
-    assert min(later) >= first_429 + 0.04
+    prober = FakeProber({"fn-0": [Probe(429, retry_after=0.2)]}, before=note)
+    _, recorder = run(prober, targets(10), concurrency=1)
+    first = starts[0][1]
+    others = [when for name, when in starts if name != "fn-0"]
+    assert len(others) == 9
+    assert max(others) < first + 0.2  # all of them while fn-0 waited
+    assert starts[-1][0] == "fn-0" and starts[-1][1] >= first + 0.2
+    assert {row.status for _, row in recorder.rows} == {Status.CONFIGURED}
+    assert len(recorder.rows) == 10
 
 
-def test_still_throttled_when_the_budget_is_spent() -> None:
+def test_still_throttled_when_the_gateway_accepted_nothing_for_the_deadline() -> None:
     throttles = SpyThrottles()
     prober = FakeProber(default=Probe(429, error_code="FSS.0429", error_msg="too many"))
-    tally, recorder = run(prober, targets(1), throttles=throttles)
-    ((_, row),) = recorder.rows
-    assert (row.status, row.attempts, row.error_code) == (Status.THROTTLED, 3, "FSS.0429")
+    policy = dataclasses.replace(FAST, throttle_deadline=0.02)
+    tally, recorder = run(prober, targets(3), throttles=throttles, policy=policy)
+    rows = [row for _, row in recorder.rows]
+    assert [row.status for row in rows] == [Status.THROTTLED] * 3
+    assert all(row.attempts >= 1 for row in rows)  # each asked and refused, none lost
     endpoint = "https://fg.cn-north-4.test"
     spy = throttles.spies[endpoint]
-    # Two pauses before the retries, and the last 429 still slows the endpoint down.
-    assert len(spy.pauses) == 3
-    assert all(0.001 <= p <= 0.002 for p in spy.pauses)
-    assert spy.successes == 0
-    assert tally.throttled[endpoint] == 3  # every 429 answer, the last one included
-    assert tally.pauses[endpoint] == 3
-    assert tally.requests == 3
-    assert recorder.delays == []
+    assert spy.answers and set(spy.answers) == {429}
+    assert tally.throttled[endpoint] == tally.requests == len(spy.answers)
 
 
-def test_non_429_answers_count_as_success_for_the_throttle() -> None:
+def test_answers_reach_the_throttle_with_their_status() -> None:
     throttles = SpyThrottles()
     prober = FakeProber({"fn-0": [Probe(503)]})
     run(prober, targets(3), throttles=throttles)
     spy = throttles.spies["https://fg.cn-north-4.test"]
-    assert (spy.pauses, spy.successes, spy.acquired) == ([], 4, 4)
+    assert sorted(spy.answers, key=str) == [200, 200, 200, 503]
+    assert spy.acquired == 4
 
 
 def test_throttling_is_tallied_per_endpoint() -> None:
@@ -392,8 +414,8 @@ def test_throttling_is_tallied_per_endpoint() -> None:
     tally, _ = run(prober, items, throttles=throttles)
     assert tally.throttled == Counter({"https://fg.ap-southeast-1.test": 1})
     assert tally.requests == 3
-    assert throttles.spies["https://fg.cn-north-4.test"].pauses == []
-    assert throttles.spies["https://fg.ap-southeast-1.test"].pauses == [0.0]
+    assert throttles.spies["https://fg.cn-north-4.test"].answers == [200]
+    assert throttles.spies["https://fg.ap-southeast-1.test"].answers == [429, 200]
 
 
 # --- skip and stop -------------------------------------------------------------------------
