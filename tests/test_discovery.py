@@ -16,7 +16,7 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-from auditor.auth import StaticToken
+from auditor.auth import StaticToken, project_scope
 from auditor.client import TracingClient
 from auditor.discovery import (
     MAX_ITEMS,
@@ -30,9 +30,10 @@ from auditor.discovery import (
     parse_page,
 )
 from auditor.emulator import DEFAULT_MIX, DEFAULT_TOKEN, Fleet, running_emulator
-from auditor.model import ProjectScope
+from auditor.model import Probe, ProjectScope
 from auditor.retry import RetryPolicy
-from auditor.throttle import Throttle, Throttles, Unlimited
+from auditor.throttle import Throttles
+from tests.clocks import VirtualTime
 
 PROJECT = "0123456789abcdef0123456789ABCDEF"
 REGION = "cn-north-4"
@@ -170,32 +171,10 @@ def test_next_marker_from_string_numbers() -> None:
 # --- Discoverer against aioresponses ---------------------------------------------------------
 
 
-class SpyThrottle(Unlimited):
-    """Records what discovery tells the throttle; a pause is recorded, never slept."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.acquired = 0
-        self.pauses: list[float] = []
-        self.successes = 0
-
-    async def acquire(self) -> None:
-        self.acquired += 1
-
-    def throttled(self, pause_s: float) -> None:
-        self.pauses.append(pause_s)
-
-    def succeeded(self) -> None:
-        self.successes += 1
-
-
-class SpyThrottles(Throttles):
-    def __init__(self) -> None:
-        super().__init__(None)
-        self.spies: dict[str, SpyThrottle] = {}
-
-    def for_endpoint(self, endpoint: str) -> Throttle:
-        return self.spies.setdefault(endpoint, SpyThrottle())
+def learned(throttles: Throttles) -> dict[str, object]:
+    """What the one throttle discovery used saw and learned (`run.throttling`'s scope row)."""
+    (report,) = throttles.reports()
+    return report.as_dict()
 
 
 class RefreshableToken(StaticToken):
@@ -408,58 +387,142 @@ def test_a_refresh_that_works_continues_the_listing() -> None:
     assert len(asked) == 2
 
 
-def test_a_429_is_retried_and_pauses_the_throttle_instead_of_sleeping() -> None:
-    throttles = SpyThrottles()
+THROTTLED = {"status": 429, "payload": {"error_code": "APIG.0308", "error_msg": "too many"}}
+
+
+def test_a_429_waits_and_is_asked_again_without_spending_a_retry() -> None:
+    throttles = Throttles(None)
     slept = Slept()
     listing, asked = list_with(
-        answers(
-            {"status": 429, "payload": {"error_code": "APIG.0308", "error_msg": "too many"}},
-            {"status": 200, "body": page_body([item(1)], next_marker=1, count=1)},
-        ),
+        answers(THROTTLED, {"status": 200, "body": page_body([item(1)], next_marker=1, count=1)}),
         throttles=throttles,
-        policy=RetryPolicy(retries=2),
+        policy=NO_RETRIES,  # a 429 is not a failure: no retry is needed to ask again
         sleep=slept,
     )
     assert listing.complete, listing.error
     assert len(listing.functions) == 1
     assert (len(asked), listing.requests, listing.pages) == (2, 2, 1)
-    (spy,) = throttles.spies.values()
-    assert len(spy.pauses) == 1
-    assert 2.0 <= spy.pauses[0] <= 5.0  # Huawei's advice for APIG.0308 without Retry-After
-    assert spy.acquired == 2
-    assert slept.delays == []
+    # The page waits, not the endpoint: one wait of Huawei's 2-5 s (APIG.0308 without
+    # Retry-After), slept by the request itself.
+    (wait,) = slept.delays
+    assert 2.0 <= wait <= 5.0
+    found = learned(throttles)
+    endpoint = f"https://functiongraph.{REGION}.myhuaweicloud.com"
+    assert (found["scope"], found["endpoint"]) == ("token", endpoint)  # the token's own limit
+    assert (found["requests"], found["responses_429"]) == (2, 1)  # both went through it
+    assert found["throttle_wait_s"] == pytest.approx(wait, abs=0.001)
 
 
-def test_a_429_retry_after_sets_the_pause() -> None:
-    throttles = SpyThrottles()
+def test_a_429_with_retry_after_waits_that_long() -> None:
+    throttles = Throttles(None)
+    slept = Slept()
     listing, _ = list_with(
         answers(
             {"status": 429, "headers": {"Retry-After": "7"}, "payload": {"error_code": "FSS.0429"}},
             {"status": 200, "body": page_body([], count=0)},
         ),
         throttles=throttles,
-        policy=RetryPolicy(retries=1),
+        policy=NO_RETRIES,
+        sleep=slept,
     )
-    assert listing.complete
-    (spy,) = throttles.spies.values()
-    assert spy.pauses == [7.0]
+    assert listing.complete, listing.error
+    assert slept.delays == [7.0]
+    assert learned(throttles)["throttle_wait_s"] == 7.0
 
 
-def test_still_throttled_when_retries_are_spent() -> None:
-    throttled = {"status": 429, "payload": {"error_code": "APIG.0308", "error_msg": "too many"}}
+def test_429s_past_the_retry_budget_are_asked_again_while_the_deadline_holds() -> None:
+    slept = Slept()
     listing, asked = list_with(
-        answers(throttled, throttled, throttled),
-        throttles=SpyThrottles(),
-        policy=RetryPolicy(retries=2),
+        answers(THROTTLED, THROTTLED, THROTTLED, {"status": 200, "body": page_body([], count=0)}),
+        policy=RetryPolicy(retries=1),
+        sleep=slept,
     )
-    assert listing.error.startswith("HTTP 429 APIG.0308")
-    assert len(asked) == 3
+    assert listing.complete, listing.error
+    assert len(asked) == 4
+    assert len(slept.delays) == 3
+    assert all(2.0 <= wait <= 5.0 for wait in slept.delays)
+
+
+class ScriptedLister:
+    """A `Lister` on a virtual clock: answers in the order of `script`, "page" (one function,
+    and more to come) or "429"; after the script, 429 for ever."""
+
+    def __init__(self, clock: VirtualTime, script: Sequence[str]) -> None:
+        self.clock = clock
+        self.script = list(script)
+        self.pages = script.count("page")
+        self.asked_at: list[float] = []
+
+    def region_endpoint(self, region: str) -> str:
+        return "https://fg.test"
+
+    def project_scopes(self, project_id: str) -> tuple[str, ...]:
+        return (project_scope(project_id),)
+
+    def project_rate_scope(self, project_id: str) -> str:
+        return "token"
+
+    async def refresh_project(self, project_id: str, rejected: str) -> bool:
+        return False
+
+    async def list_functions(
+        self, project_id: str, region: str, marker: int, maxitems: int
+    ) -> tuple[Probe, bytes]:
+        self.asked_at.append(self.clock.now)
+        if (self.script.pop(0) if self.script else "429") == "429":
+            return Probe(429, error_code="APIG.0308", error_msg="too many"), b""
+        body = page_body([item(marker)], next_marker=marker + 1, count=self.pages)
+        return Probe(200), body
+
+
+def list_scripted(script: Sequence[str], policy: RetryPolicy) -> tuple[Listing, list[float]]:
+    """List `SCOPE` from a `ScriptedLister` on virtual time; the listing and when each request
+    went, in seconds from the first."""
+    clock = VirtualTime()
+    lister = ScriptedLister(clock, script)
+    listing = Listing(SCOPE)
+
+    async def main() -> None:
+        nonlocal listing
+        discoverer = Discoverer(
+            lister,
+            Throttles(None, sleep=clock.sleep),
+            policy,
+            rng=random.Random(1),
+            sleep=clock.sleep,
+        )
+        listing = await discoverer.list_project(SCOPE)
+
+    clock.run(main)
+    start = lister.asked_at[0]
+    return listing, [round(t - start, 6) for t in lister.asked_at]
+
+
+def test_429s_end_the_listing_only_after_the_deadline_without_progress() -> None:
+    policy = RetryPolicy(retries=0, throttle_wait=(2.0, 2.0), throttle_deadline=10.0)
+    listing, asked_at = list_scripted(["429"], policy)
+    assert listing.error == "HTTP 429 APIG.0308 too many"
+    assert not listing.complete
+    # Asked again every 2 s, well past the retry budget, until nothing was accepted for 10 s.
+    assert asked_at == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert listing.requests == 6
+
+
+def test_the_deadline_counts_from_the_last_accepted_answer() -> None:
+    # 429s for 8 s after each page: 24 s in all, longer than the deadline, but the scope never
+    # went 10 s without an accepted answer, so the listing goes on to the end.
+    policy = RetryPolicy(retries=0, throttle_wait=(4.0, 4.0), throttle_deadline=10.0)
+    script = ["page", "429", "429"] * 3 + ["page"]
+    listing, asked_at = list_scripted(script, policy)
+    assert listing.complete, listing.error
+    assert listing.pages == 4
+    assert asked_at[-1] == 24.0
 
 
 def test_500_until_the_retries_are_spent_is_an_incomplete_listing() -> None:
     failed = {"status": 500, "payload": {"error_code": "FSS.0500", "error_msg": "internal error"}}
     slept = Slept()
-    throttles = SpyThrottles()
+    throttles = Throttles(None)
     listing, asked = list_with(
         answers(failed, failed, failed, failed),
         policy=RetryPolicy(retries=2),
@@ -470,8 +533,8 @@ def test_500_until_the_retries_are_spent_is_an_incomplete_listing() -> None:
     assert listing.error == "HTTP 500 FSS.0500 internal error"
     assert (len(asked), listing.requests, listing.pages) == (3, 3, 0)
     assert len(slept.delays) == 2  # a wait before each retry, none after the last
-    (spy,) = throttles.spies.values()
-    assert spy.pauses == []
+    found = learned(throttles)
+    assert (found["requests"], found["responses_429"], found["rate_cuts"]) == (3, 0, 0)
 
 
 def test_a_failure_on_a_later_page_keeps_the_functions_already_listed() -> None:

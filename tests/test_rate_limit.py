@@ -7,6 +7,7 @@ more than the configured rate in any sliding 1-second window, 429s and retries i
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 
@@ -26,7 +27,11 @@ pytestmark = pytest.mark.slow
 
 
 async def audit_against_emulator(
-    fleet: Fleet, config: EmulatorConfig, rate: float, concurrency: int
+    fleet: Fleet,
+    config: EmulatorConfig,
+    rate: float,
+    concurrency: int,
+    throttles: Throttles | None = None,
 ) -> tuple[list[Row], RunTally, int, int, float]:
     rows: list[Row] = []
     async with running_emulator(fleet, config) as server:
@@ -35,9 +40,9 @@ async def audit_against_emulator(
             client = TracingClient(session, StaticToken(DEFAULT_TOKEN), endpoint=server.url)
             runner = Runner(
                 client,
-                Throttles(rate),
+                throttles or Throttles(rate),
                 concurrency=concurrency,
-                # Short throttle waits keep the test short; the pacing is what is measured.
+                # Short waits after a 429 keep the test short; the pacing is what is measured.
                 policy=RetryPolicy(retries=6, base_delay=0.05, throttle_wait=(0.2, 0.4)),
                 rng=random.Random(1),
             )
@@ -58,8 +63,8 @@ async def audit_against_emulator(
 @pytest.mark.parametrize(("rate", "functions", "concurrency"), [(25, 100, 8), (1000, 4000, 64)])
 def test_server_never_sees_more_than_the_rate(rate: int, functions: int, concurrency: int) -> None:
     fleet = Fleet.generate(functions, seed=3, mix={"configured": 1.0})
-    # About five of each throttling answer per run: enough to exercise pauses, halving and
-    # retries through the throttle, few enough that the pacing itself is what is measured.
+    # About five of each throttling answer per run: enough to exercise the rate controller and
+    # the targets put back after a 429, few enough that the pacing itself is what is measured.
     share = 5 / functions
     config = EmulatorConfig(
         faults={Fault.APIG_429: share, Fault.FSS_429_RETRY_AFTER: share}, retry_after_s=0.3
@@ -79,14 +84,22 @@ def test_server_never_sees_more_than_the_rate(rate: int, functions: int, concurr
 
 
 def test_a_stricter_server_limit_slows_the_client_down() -> None:
-    """The server allows 100/s per project, the client is set to 400/s: 429s must lead to
-    pauses and a lower effective rate, and every function still ends configured."""
+    """The server allows 100/s, the client's ceiling is 400/s: the 429s must teach the rate
+    controller a limit near the server's, and every function still ends configured."""
     fleet = Fleet.generate(600, seed=4, projects=1, mix={"configured": 1.0})
+    throttles = Throttles(400)
     rows, tally, _, arrivals, _ = asyncio.run(
-        audit_against_emulator(fleet, EmulatorConfig(rate_limit=100), 400, 32)
+        audit_against_emulator(fleet, EmulatorConfig(rate_limit=100), 400, 32, throttles)
     )
     assert {row.status for row in rows} == {Status.CONFIGURED}
     throttled = sum(tally.throttled.values())
     assert throttled > 0
-    # Without slowing down, ~3/4 of the 400/s would be refused; with pauses and halving, far fewer.
+    # Without slowing down, ~3/4 of the 400/s would be refused; with the learned rate, far fewer.
     assert throttled < arrivals * 0.5
+    (report,) = throttles.reports()
+    learned = report.learned
+    assert learned.rate_cuts > 0
+    assert learned.limit_found is not None
+    assert 50 <= learned.limit_found <= 110, learned  # the server's 100/s, from our side
+    assert throttles.as_run_dict(300.0)["suggested_rate"] == math.floor(learned.limit_found)
+    print(f"limit found {learned.limit_found}, {learned.rate_cuts} cuts, {throttled} x 429")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from auditor.emulator import Fleet
 from auditor.model import COLUMNS, Status
@@ -138,7 +139,14 @@ def test_report_with_refused_credentials_and_429s(hostile: EmulatorProcess, tmp_
     assert run["credential_breakers"] == [f"project {REFUSING}"]
     assert run["preflight"][REFUSING].startswith("refused")
     assert run["skipped_for_credentials"] > 0
-    assert run["throttling"]["responses_429"] and run["throttling"]["effective_rate"]
+    # What the rate controller saw and learned, per credential scope and endpoint: the one
+    # token's requests to the emulator, under the --rate ceiling, with the injected 429s.
+    throttling = run["throttling"]
+    assert throttling["ceiling"] == 1000
+    (scope,) = throttling["scopes"]
+    assert (scope["scope"], scope["endpoint"]) == ("token", hostile.url)
+    assert scope["responses_429"] > 0 and scope["requests"] > scope["responses_429"]
+    assert scope["rate_at_end"] is not None  # paced under the ceiling
     assert "auth_failed" in report["summary"]["by_status"]
 
 
@@ -245,6 +253,21 @@ REFUSALS: list[tuple[str, Any, str]] = [
     ("extra top-level key", lambda r: r.update(extra=1), "Additional properties"),
     ("run without not_audited", lambda r: r["run"].pop("not_audited"), "not_audited"),
     ("throttling as a list", lambda r: r["run"].update(throttling=[]), "run/throttling"),
+    (
+        "negative 429 count",
+        lambda r: r["run"]["throttling"]["scopes"][0].update(responses_429=-1),
+        "run/throttling",
+    ),
+    (
+        "throttling scope without the limit found",
+        lambda r: r["run"]["throttling"]["scopes"][0].pop("limit_found"),
+        "run/throttling",
+    ),
+    (
+        "old and new throttling mixed",
+        lambda r: r["run"]["throttling"].update(pauses={}),
+        "Additional properties are not allowed ('pauses'",
+    ),
 ]
 
 
@@ -256,6 +279,118 @@ def test_the_schema_refuses(
     errors = errors_after(audited, change)
     assert errors, label
     assert any(complaint in error for error in errors), errors
+
+
+# --- run.throttling: the rate controller's shape, and the shape of older reports -----------
+
+SCOPE_ROW: dict[str, Any] = {
+    "scope": "access key",
+    "endpoint": "https://functiongraph.cn-north-4.myhuaweicloud.com",
+    "requests": 900,
+    "responses_429": 41,
+    "rate_cuts": 7,
+    "unexplained_429": 3,
+    "limit_found": 25.0,
+    "rate_at_end": 24.5,
+    "peak_rate": 50,
+    "paced_wait_s": 12.5,
+    "throttle_wait_s": 140.25,
+}
+THROTTLING: dict[str, Any] = {
+    "ceiling": 50.0,
+    "throttle_deadline_s": 300.0,
+    "scopes": [SCOPE_ROW],
+    "suggested_rate": 25,
+}
+
+
+def throttling_validator() -> Draft202012Validator:
+    """The schema of `run.throttling` alone: either shape it accepts."""
+    schema = load_report_schema()
+    return Draft202012Validator(
+        {"$defs": schema["$defs"], "$ref": "#/$defs/auditRun/properties/throttling"}
+    )
+
+
+def throttling_complaints(throttling: Any) -> list[str]:
+    """What the schema says of `run.throttling` read as the rate controller writes it (the
+    first shape the schema offers), each as `path: message`."""
+    complaints = []
+    for error in throttling_validator().iter_errors(throttling):
+        for sub in error.context or [error]:
+            if not sub.relative_schema_path or sub.relative_schema_path[0] == 0:
+                complaints.append(f"{'/'.join(map(str, sub.absolute_path))}: {sub.message}")
+    return complaints
+
+
+def test_run_throttling_as_the_rate_controller_writes_it() -> None:
+    assert throttling_complaints(THROTTLING) == []
+    never_limited = {**SCOPE_ROW, "responses_429": 0, "limit_found": None, "rate_at_end": None}
+    unlimited = {"ceiling": None, "scopes": [never_limited], "suggested_rate": None}
+    assert throttling_complaints({**THROTTLING, **unlimited}) == []
+    assert throttling_complaints({**THROTTLING, "scopes": []}) == []
+
+
+def test_run_throttling_of_a_report_before_the_rate_controller() -> None:
+    url = SCOPE_ROW["endpoint"]
+    old = {"responses_429": {url: 41}, "pauses": {url: 7}, "effective_rate": {url: 25.0}}
+    validator = throttling_validator()
+    assert validator.is_valid(old)
+    assert not validator.is_valid({**old, "effective_rate": {url: -1.0}})
+    assert not validator.is_valid({k: v for k, v in old.items() if k != "pauses"})
+    assert not validator.is_valid({**old, "ceiling": 50.0})  # no mixing of the shapes
+
+
+def with_scope(**changes: Any) -> dict[str, Any]:
+    return {**THROTTLING, "scopes": [{**SCOPE_ROW, **changes}]}
+
+
+def without_in_scope(key: str) -> dict[str, Any]:
+    row = {k: v for k, v in SCOPE_ROW.items() if k != key}
+    return {**THROTTLING, "scopes": [row]}
+
+
+THROTTLING_REFUSALS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "negative count",
+        with_scope(responses_429=-1),
+        "scopes/0/responses_429: -1 is less than the minimum",
+    ),
+    ("fractional count", with_scope(rate_cuts=1.5), "scopes/0/rate_cuts: 1.5 is not of type"),
+    (
+        "no limit found",
+        without_in_scope("limit_found"),
+        "scopes/0: 'limit_found' is a required property",
+    ),
+    ("no scope", without_in_scope("scope"), "scopes/0: 'scope' is a required property"),
+    (
+        "pauses per scope",
+        with_scope(pauses=7),
+        "scopes/0: Additional properties are not allowed ('pauses'",
+    ),
+    ("zero ceiling", {**THROTTLING, "ceiling": 0}, "ceiling: 0 is less than or equal to"),
+    ("fractional suggestion", {**THROTTLING, "suggested_rate": 2.5}, "suggested_rate: 2.5 is not"),
+    (
+        "old pauses beside the scopes",
+        {**THROTTLING, "pauses": {}},
+        ": Additional properties are not allowed ('pauses'",
+    ),
+    (
+        "no suggestion",
+        {k: v for k, v in THROTTLING.items() if k != "suggested_rate"},
+        ": 'suggested_rate' is a required property",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "throttling", "complaint"),
+    THROTTLING_REFUSALS,
+    ids=[r[0] for r in THROTTLING_REFUSALS],
+)
+def test_run_throttling_refuses(label: str, throttling: dict[str, Any], complaint: str) -> None:
+    complaints = throttling_complaints(throttling)
+    assert any(complaint in c for c in complaints), (label, complaints)
 
 
 def test_an_invalid_urn_row_is_never_sent() -> None:

@@ -105,7 +105,39 @@ def test_retry_after_is_capped(rng: random.Random) -> None:
 
 def test_retry_after_does_not_extend_the_budget(rng: random.Random) -> None:
     policy = RetryPolicy(retries=2)
-    assert policy.delay(Probe(429, retry_after=1.0), 3, rng) is None
+    assert policy.delay(Probe(503, retry_after=1.0), 3, rng) is None
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [Probe(429), Probe(429, error_code="APIG.0308"), Probe(429, retry_after=1.0)],
+    ids=repr,
+)
+def test_a_429_spends_no_retry(probe: Probe, rng: random.Random) -> None:
+    # A 429 is not a failure: past the budget, and even with no retries at all, it still
+    # waits and goes again (the runner gives up only after the throttle deadline).
+    for policy in (RetryPolicy(retries=2), RetryPolicy(retries=0)):
+        for attempt in (1, 3, 10):
+            delay = policy.delay(probe, attempt, rng)
+            assert delay is not None
+            if probe.retry_after is not None:
+                assert delay == probe.retry_after
+            else:
+                assert 2.0 <= delay <= 5.0
+
+
+def test_throttle_delay_is_retry_after_else_two_to_five_seconds(rng: random.Random) -> None:
+    policy = RetryPolicy(throttle_wait=(2.0, 5.0), max_retry_after=60.0)
+    assert policy.throttle_delay(Probe(429, retry_after=7.5), rng) == 7.5
+    assert policy.throttle_delay(Probe(429, retry_after=3600.0), rng) == 60.0
+    assert policy.throttle_delay(Probe(429, retry_after=-5.0), rng) == 0.0
+    waits = [policy.throttle_delay(Probe(429), rng) for _ in range(200)]
+    assert all(2.0 <= w <= 5.0 for w in waits)
+    assert min(waits) < 2.3 and max(waits) > 4.7  # jitter over the whole range
+
+
+def test_throttle_deadline_defaults_to_a_few_minutes() -> None:
+    assert RetryPolicy().throttle_deadline == 300.0
 
 
 def test_retry_after_on_a_final_answer_is_ignored(rng: random.Random) -> None:
@@ -119,11 +151,29 @@ def test_huawei_throttle_codes_wait_two_to_five_seconds(code: str, rng: random.R
     assert all(d is not None and 2.0 <= d <= 5.0 for d in delays)
 
 
-def test_bare_429_uses_exponential_backoff(rng: random.Random) -> None:
+def test_bare_429_waits_like_a_huawei_throttle_code(rng: random.Random) -> None:
+    # A 429 without a code or Retry-After waits Huawei's 2-5 s too, not the short backoff of
+    # a 503: the gateway just said it is over its limit.
     policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
-    delay = policy.delay(Probe(429), 1, rng)
+    delays = [policy.delay(Probe(429), 1, rng) for _ in range(50)]
+    assert all(d is not None and 2.0 <= d <= 5.0 for d in delays)
+
+
+def test_bare_503_uses_exponential_backoff(rng: random.Random) -> None:
+    policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
+    delay = policy.delay(Probe(503), 1, rng)
     assert delay is not None
     assert 0.0 <= delay <= 0.5
+
+
+def test_a_throttling_code_on_another_status_still_spends_retries(rng: random.Random) -> None:
+    # Only a 429 is free; a 503 carrying APIG.0308 keeps the old rules: Huawei's 2-5 s wait,
+    # within the retry budget.
+    policy = RetryPolicy(retries=2)
+    probe = Probe(503, error_code="APIG.0308")
+    delays = [policy.delay(probe, attempt, rng) for attempt in (1, 2)]
+    assert all(d is not None and 2.0 <= d <= 5.0 for d in delays)
+    assert policy.delay(probe, 3, rng) is None
 
 
 # --- parse_retry_after ------------------------------------------------------------------------

@@ -81,6 +81,13 @@ class ProjectProber:
             return (project_scope(urn.project_id), ACCESS_KEY_SCOPE)
         return (project_scope(urn.project_id),)
 
+    def rate_scope(self, project_id: str) -> str:
+        # As the real credentials: one access key is one user across its projects; a token of
+        # each project may be another user's.
+        if self.access_key:
+            return ACCESS_KEY_SCOPE
+        return f"token of project {project_id}"
+
     async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
         self.refreshes[urn.project_id] += 1
         await asyncio.sleep(0)

@@ -16,6 +16,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from auditor.model import COLUMNS, Status
 from auditor.report.tables import (
     HIDDEN,
+    THROTTLING_COLUMNS,
     ReportDocument,
     completeness,
     flatten_settings,
@@ -64,9 +65,37 @@ RUN: dict[str, Any] = {
     "credential_breakers": [f"project {P2}"],
     "skipped_for_credentials": 3,
     "throttling": {
-        "responses_429": {CN: 41},
-        "pauses": {CN: 7},
-        "effective_rate": {CN: 25.0, AP: 50.0},
+        "ceiling": 50.0,
+        "throttle_deadline_s": 300.0,
+        "scopes": [
+            {
+                "scope": "access key",
+                "endpoint": CN,
+                "requests": 900,
+                "responses_429": 41,
+                "rate_cuts": 7,
+                "unexplained_429": 3,
+                "limit_found": 25.0,
+                "rate_at_end": 24.5,
+                "peak_rate": 50,
+                "paced_wait_s": 12.5,
+                "throttle_wait_s": 140.25,
+            },
+            {
+                "scope": "access key",
+                "endpoint": AP,
+                "requests": 120,
+                "responses_429": 0,
+                "rate_cuts": 0,
+                "unexplained_429": 0,
+                "limit_found": None,
+                "rate_at_end": 50.0,
+                "peak_rate": 49,
+                "paced_wait_s": 0.0,
+                "throttle_wait_s": 0.0,
+            },
+        ],
+        "suggested_rate": 25,
     },
     "resumed": {
         "journal": "reports/weekly.journal.jsonl",
@@ -278,38 +307,132 @@ def test_no_preflight_and_no_breakers_read_plainly() -> None:
     assert "pre-flight verdict" not in str(found)
 
 
-def test_throttling_per_endpoint() -> None:
+THROTTLING_HEADER = (
+    "credential scope",
+    "endpoint",
+    "requests",
+    "429 answers",
+    "rate cuts",
+    "429s not from the rate",
+    "limit found (req/s)",
+    "rate at the end (req/s)",
+    "waits after 429 (s)",
+)
+# `run.throttling` as reports before the rate controller wrote it: per endpoint, with pauses.
+OLD_THROTTLING = {
+    "responses_429": {CN: 41},
+    "pauses": {CN: 7},
+    "effective_rate": {CN: 25.0, AP: 50.0},
+}
+
+
+def test_throttling_per_scope_and_endpoint() -> None:
     sheet = summary_sheet(render(RUN))
     found = facts(sheet)
-    assert found["Rate limit (requests/s per endpoint)"] == 50
+    assert found["Rate ceiling (--rate, requests/s per endpoint)"] == 50
     assert found["429 answers"] == 41
-    assert found["Pauses after a 429"] == 7
-    header = ("endpoint", "429 answers", "pauses", "rate at the end (req/s)")
-    assert table(sheet, *header) == [(AP, 0, 0, 50), (CN, 41, 7, 25)]
+    assert found["Rate cuts after a 429"] == 7
+    assert found["Next run: --rate"] == 25
+    # In the order the run first used each scope and endpoint; nothing learned reads "n/a".
+    assert table(sheet, *THROTTLING_HEADER) == [
+        ("access key", CN, 900, 41, 7, 3, 25, 24.5, 140.25),
+        ("access key", AP, 120, 0, 0, 0, "n/a", 50, 0),
+    ]
+    row = first_column(sheet).index("access key") + 1
+    for column in (7, 8, 9):  # rates and waits with a decimal, counts without
+        assert sheet.cell(row, column).number_format == "#,##0.0"
+    assert sheet.cell(row, 3).number_format != "#,##0.0"
 
 
 def test_no_rate_limit_and_no_throttling() -> None:
-    run = {
-        **RUN,
-        "settings": {**SETTINGS, "rate": 0.0},
-        "throttling": {"responses_429": {}, "pauses": {}, "effective_rate": {}},
+    unthrottled = {
+        "scope": "token",
+        "endpoint": CN,
+        "requests": 12,
+        "responses_429": 0,
+        "rate_cuts": 0,
+        "unexplained_429": 0,
+        "limit_found": None,
+        "rate_at_end": None,  # no ceiling and never throttled: never paced
+        "peak_rate": 12,
+        "paced_wait_s": 0.0,
+        "throttle_wait_s": 0.0,
     }
-    found = facts(summary_sheet(render(run)))
-    assert found["Rate limit (requests/s per endpoint)"] == "no limit"
+    throttling = {
+        "ceiling": None,
+        "throttle_deadline_s": 300.0,
+        "scopes": [unthrottled],
+        "suggested_rate": None,
+    }
+    run = {**RUN, "settings": {**SETTINGS, "rate": 0.0}, "throttling": throttling}
+    sheet = summary_sheet(render(run))
+    found = facts(sheet)
+    assert found["Rate ceiling (--rate, requests/s per endpoint)"] == "none"
     assert found["429 answers"] == 0
-    assert "endpoint" not in found
+    assert found["Rate cuts after a 429"] == 0
+    assert "Next run: --rate" not in found  # nothing was learned to suggest
+    assert table(sheet, *THROTTLING_HEADER) == [("token", CN, 12, 0, 0, 0, "n/a", "n/a", 0)]
+    empty = {**throttling, "scopes": []}
+    found = facts(summary_sheet(render({**run, "throttling": empty})))
+    assert found["429 answers"] == 0
+    assert "credential scope" not in found  # no table without a scope
+
+
+def test_throttling_of_a_report_before_the_rate_controller() -> None:
+    run = {**RUN, "throttling": OLD_THROTTLING}
+    sheet = summary_sheet(render(run))
+    found = facts(sheet)
+    assert found["Rate ceiling (--rate, requests/s per endpoint)"] == 50  # from the settings
+    assert found["429 answers"] == 41
+    assert found["Rate cuts after a 429"] == 0
+    assert "Next run: --rate" not in found
+    assert [r[1:] for r in table(sheet, *THROTTLING_HEADER)] == [
+        (AP, 0, 0, 0, 0, "n/a", 50, "n/a"),
+        (CN, 0, 41, 0, 0, "n/a", 25, "n/a"),
+    ]
+    no_limit = {**run, "settings": {**SETTINGS, "rate": 0.0}}
+    no_limit["throttling"] = {"responses_429": {}, "pauses": {}, "effective_rate": {}}
+    found = facts(summary_sheet(render(no_limit)))
+    assert found["Rate ceiling (--rate, requests/s per endpoint)"] == "none"
+    assert found["429 answers"] == 0
+    assert "credential scope" not in found
 
 
 def test_throttling_frame() -> None:
     frame = throttling_frame(RUN["throttling"])
-    assert list(frame.columns) == ["endpoint", "responses_429", "pauses", "effective_rate"]
-    assert frame.to_dict("records") == [
-        {"endpoint": AP, "responses_429": 0, "pauses": 0, "effective_rate": 50.0},
-        {"endpoint": CN, "responses_429": 41, "pauses": 7, "effective_rate": 25.0},
-    ]
-    unpaced = throttling_frame({"responses_429": {CN: 2}})
-    assert math.isnan(unpaced["effective_rate"][0])
+    assert list(frame.columns) == THROTTLING_COLUMNS
+    records = frame.to_dict("records")
+    assert records[0] == {
+        "scope": "access key",
+        "endpoint": CN,
+        "requests": 900,
+        "responses_429": 41,
+        "rate_cuts": 7,
+        "unexplained_429": 3,
+        "limit_found": 25.0,
+        "rate_at_end": 24.5,
+        "throttle_wait_s": 140.25,
+    }
+    assert math.isnan(records[1]["limit_found"])
+    assert records[1]["rate_at_end"] == 50.0
     assert throttling_frame({}).empty
+    assert throttling_frame({"scopes": []}).empty
+
+
+def test_throttling_frame_reads_a_report_before_the_rate_controller() -> None:
+    frame = throttling_frame(OLD_THROTTLING)
+    assert list(frame.columns) == THROTTLING_COLUMNS
+    assert list(frame["endpoint"]) == [AP, CN]
+    assert list(frame["scope"]) == ["", ""]
+    assert list(frame["responses_429"]) == [0, 41]
+    assert list(frame["rate_at_end"]) == [50.0, 25.0]
+    for column in ("requests", "rate_cuts", "unexplained_429"):
+        assert list(frame[column]) == [0, 0]
+    for column in ("limit_found", "throttle_wait_s"):
+        assert frame[column].isna().all()
+    unpaced = throttling_frame({"responses_429": {CN: 2}})
+    assert unpaced["responses_429"][0] == 2
+    assert math.isnan(unpaced["rate_at_end"][0])
 
 
 # -- settings, changes, exemptions -----------------------------------------------------------
