@@ -44,7 +44,8 @@ MAX_HOLD_S = 2.0  # the longest hold, after the same limit was found again and a
 SAME_LIMIT = 0.05  # limits within 5 % of each other are "the same limit again"
 EVIDENCE_S = 5  # accepted window counts prove the limit for this many seconds
 LIMIT_FELL_SHARE = 0.2  # this share of 429s among the last second's answers: the limit fell
-LIMIT_FELL_MIN = 3  # ... and at least this many 429s (and this share of the rate)
+LIMIT_FELL_MIN = 3  # ... and at least this many 429s (and this share of the rate) ...
+LIMIT_FELL_HELD = 0.5  # ... while at least this share of the proven limit is in the window
 MIN_LIMIT_EVIDENCE = 5  # fewer of ours in the gateway's window cannot show where its limit is
 MIN_RATE = 0.5  # requests per second: the rate never goes below this
 GROWTH_OVER_MEASURED = 2.0  # the rate never grows past this many times what was really sent
@@ -153,6 +154,7 @@ class RateController:
         self.responses_429 = self.rate_cuts = self.unexplained_429 = self.sent = 0
         self.peak_rate = 0
         self.limit_found: float | None = None
+        self.refusing = False  # the gateway's last word to this scope was a 429
         # Accepted requests prove how many of ours the gateway admits in a second, but only
         # once every request sent before them has been answered: until then a 429 still on
         # its way (answers come back out of order) would make the count too high.
@@ -207,13 +209,17 @@ class RateController:
         """The gateway let `ticket`'s request through (whatever the function's answer)."""
         self._ok_at.append(now)
         self.last_progress = now
-        heapq.heappush(self._unsettled, (ticket.number, ticket.sent_at))
+        self.refusing = False
+        if self.responses_429:
+            # Evidence of the limit is worth its cost only once the gateway has throttled.
+            heapq.heappush(self._unsettled, (ticket.number, ticket.sent_at))
         self._answered(ticket)
         if self.rate_cuts:
             self._grow(now)
 
     def lost(self, ticket: Ticket) -> None:
         """`ticket`'s request got no answer from the gateway (a timeout, a reset)."""
+        self.refusing = False
         self._answered(ticket)
 
     def _answered(self, ticket: Ticket) -> None:
@@ -268,18 +274,24 @@ class RateController:
         self._refused_at.append(now)
         self._refused_sent.insert(ticket.sent_at)  # the gateway did not admit it
         self.responses_429 += 1
+        self.refusing = True
         self._answered(ticket)
         if ticket.sent_at < self._curve.cut_at:
             return False  # sent before the last cut took effect: that cut answered it already
         held = self.admitted_before(ticket.sent_at)
         refused = self._refused_at.count(now - 1.0, now + 1e-9)
         answers = refused + self._ok_at.count(now - 1.0, now + 1e-9)
-        # Most answers refused, and more than a blip: the limit is well below our rate.
-        limit_fell = refused >= max(LIMIT_FELL_MIN, LIMIT_FELL_SHARE * (self.rate or 0)) and (
-            refused >= LIMIT_FELL_SHARE * answers
+        proven = self._proven(now)
+        # Many answers refused, and more than a blip, while we still send a good part of what
+        # the gateway accepted lately: the limit is well below our rate. (A few functions
+        # that keep answering 429 at the end of a run, with little else sent, are not that.)
+        limit_fell = (
+            refused >= max(LIMIT_FELL_MIN, LIMIT_FELL_SHARE * (self.rate or 0))
+            and refused >= LIMIT_FELL_SHARE * answers
+            and held >= max(MIN_LIMIT_EVIDENCE, LIMIT_FELL_HELD * proven)
         )
         # A window as full as any the gateway accepted lately: our rate is at its limit.
-        bar = max(MIN_LIMIT_EVIDENCE, self._proven(now))
+        bar = max(MIN_LIMIT_EVIDENCE, proven)
         if now - self._not_a_limit_at < EVIDENCE_S:
             bar = max(bar, self._not_a_limit + 1)
         if not (held >= bar or limit_fell):

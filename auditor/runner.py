@@ -374,8 +374,8 @@ async def guarded(
                 probe = Probe(
                     None,
                     ErrorKind.GATEWAY_REFUSING,
-                    error_msg="not sent: the gateway answered these credentials only with 429"
-                    f" for {deadline:g} s",
+                    error_msg="not sent: the gateway accepted nothing of these credentials for"
+                    f" {deadline:g} s and answered 429",
                 )
                 return _Sent(probe, requests, elapsed)
             probe = await request.send()

@@ -154,7 +154,7 @@ class Throttle:
     def given_up(self, give_up_after: float) -> bool:
         """Has the gateway answered this scope only with 429s for `give_up_after` seconds?"""
         controller = self.controller
-        return bool(controller.responses_429) and self.stalled_for() >= give_up_after
+        return controller.refusing and self.stalled_for() >= give_up_after
 
     async def _learned_rate(self, loop: asyncio.AbstractEventLoop, give_up_after: float) -> bool:
         """Wait for the learned rate: one request at a time (the rest queue in order), each
@@ -166,7 +166,8 @@ class Throttle:
         async with self._one_at_a_time:
             while True:
                 rate = controller.rate
-                assert rate is not None
+                if rate is None:
+                    return True  # the cut was undone: no ceiling and no learned limit
                 now = loop.time()
                 interval = 1.0 / (rate * SAFETY_MARGIN)
                 # A wake-up late by up to one interval does not move the next slot later;

@@ -4,6 +4,7 @@ function never stops the batch. The emulator injects faults per function on 127.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -30,11 +31,21 @@ from tests.conftest import run_cli, start_emulator
 
 pytestmark = pytest.mark.e2e  # the emulator over TCP, in process and as a child
 
-FAST = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.05, throttle_wait=(0.05, 0.1))
+# A 429 is final only after the scope went `throttle_deadline` without an accepted answer:
+# 5 s is far longer than the waits of a transient 429 (at most the emulator's 1 s Retry-After).
+FAST = RetryPolicy(
+    retries=3, base_delay=0.01, max_delay=0.05, throttle_wait=(0.05, 0.1), throttle_deadline=5.0
+)
 
 
 def faulted_run(
-    faults: dict[Fault, int], *, fault_times: int | None, timeout: float = 2.0, extra: int = 20
+    faults: dict[Fault, int],
+    *,
+    fault_times: int | None,
+    timeout: float = 2.0,
+    extra: int = 20,
+    policy: RetryPolicy = FAST,
+    throttles: Throttles | None = None,
 ) -> tuple[dict[str, Row], dict[Fault, str], RunTally]:
     """Audit a configured fleet where function k gets the k-th fault; return rows by URN."""
     fleet = Fleet.generate(len(faults) + extra, seed=8, mix={"configured": 1.0})
@@ -55,7 +66,11 @@ def faulted_run(
                 session, StaticToken(DEFAULT_TOKEN), endpoint=server.url, timeout=timeout
             )
             runner = Runner(
-                client, Throttles(None), concurrency=8, policy=FAST, rng=random.Random(2)
+                client,
+                throttles or Throttles(None),
+                concurrency=8,
+                policy=policy,
+                rng=random.Random(2),
             )
             targets = from_lines(urns, "fleet").targets
             return await runner.run(targets, lambda i, row: rows.__setitem__(row.urn, row))
@@ -82,7 +97,10 @@ def test_persistent_faults_end_in_the_right_status_with_a_clear_message() -> Non
         ],
         0,
     )
-    rows, urn_of, _ = faulted_run(faults, fault_times=None, timeout=0.3)
+    # The persistent 429 ends `throttled` once nothing was accepted for the deadline (longer
+    # than the timed-out function's four attempts: timeouts are no answer, so no progress).
+    policy = dataclasses.replace(FAST, throttle_deadline=3.0)
+    rows, urn_of, _ = faulted_run(faults, fault_times=None, timeout=0.3, policy=policy)
     row = {fault: rows[urn] for fault, urn in urn_of.items()}
 
     html = row[Fault.HTML_502]
@@ -110,6 +128,8 @@ def test_persistent_faults_end_in_the_right_status_with_a_clear_message() -> Non
 
     throttled = row[Fault.APIG_429]
     assert throttled.status is Status.THROTTLED and throttled.error_code == "APIG.0308"
+    # Its 429s spent no retries: it was asked again past the budget, until the deadline.
+    assert throttled.attempts > FAST.retries + 1
 
     plain = row[Fault.PLAIN_SK]
     assert plain.status is Status.CONFIGURED and "****" in plain.tracing_ak
@@ -127,12 +147,34 @@ def test_transient_faults_are_retried_into_the_real_answer() -> None:
         ],
         0,
     )
-    rows, urn_of, tally = faulted_run(faults, fault_times=2)
+    throttles = Throttles(None)
+    rows, urn_of, tally = faulted_run(faults, fault_times=2, throttles=throttles)
     for fault, urn in urn_of.items():
         assert rows[urn].status is Status.CONFIGURED, (fault, rows[urn])
         assert rows[urn].attempts == 3, (fault, rows[urn])
     assert sum(tally.throttled.values()) == 3 * 2  # three throttling faults, twice each
-    assert sum(tally.pauses.values()) == 3 * 2
+    # The rate controller heard every 429, and each 429 delayed only its own request: the
+    # Retry-After function waited the emulator's Retry-After (1 s) twice, the two others
+    # Huawei's wait (FAST: 0.05-0.1 s) twice each.
+    (report,) = throttles.reports()
+    assert report.learned.responses_429 == 3 * 2
+    assert 2 * 1.0 + 4 * 0.05 <= report.throttle_wait_s <= 2 * 1.0 + 4 * 0.1
+
+
+def test_429s_spend_no_retries_where_other_faults_do() -> None:
+    faults = dict.fromkeys([Fault.APIG_429, Fault.FSS_429, Fault.SERVER_503], 0)
+    times = FAST.retries + 1  # one failure more than the retry budget allows
+    # The deadline is not what is tested here: long enough never to end a row.
+    policy = dataclasses.replace(FAST, throttle_deadline=60.0)
+    rows, urn_of, tally = faulted_run(faults, fault_times=times, policy=policy)
+    for fault in (Fault.APIG_429, Fault.FSS_429):
+        row = rows[urn_of[fault]]
+        assert row.status is Status.CONFIGURED, (fault, row)
+        assert row.attempts == times + 1, (fault, row)
+    server = rows[urn_of[Fault.SERVER_503]]
+    assert server.status is Status.ERROR and server.http_status == 503
+    assert server.attempts == FAST.retries + 1
+    assert sum(tally.throttled.values()) == 2 * times
 
 
 def test_unmasked_sk_from_a_real_server_reaches_no_output(tmp_path: Path) -> None:

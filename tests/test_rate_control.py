@@ -156,3 +156,13 @@ def test_without_a_ceiling_nothing_is_paced_until_the_gateway_throttles() -> Non
     assert controller.stalled_for(65.0) == 60.0
     controller.accepted(ticket, 5.01)
     assert controller.stalled_for(6.01) == pytest.approx(1.0)
+
+
+def test_a_few_functions_answering_429_at_the_end_teach_no_limit() -> None:
+    """No server limit, no ceiling: the last functions of a run keep answering 429 (their
+    own answer, not the gateway's), with little else sent. That is not a limit that fell."""
+    gateway = SimulatedGateway(VirtualTime(), latency_s=0.02, faulty_share=0.3, fault_times=3)
+    statuses = run_fleet(gateway, 60, ceiling=None, concurrency=8)
+    assert set(statuses) == {Status.CONFIGURED}
+    # Each faulty function waits its three 2-5 s waits, no more: nothing paced them further.
+    assert gateway.duration <= 3 * 5 + 2

@@ -234,3 +234,34 @@ def test_the_ceiling_keeps_any_one_second_window_at_the_rate() -> None:
     # Slots are on a fixed schedule, so late wake-ups cost nothing but themselves; the low
     # floor only leaves room for a loaded machine.
     assert first_second >= 0.9 * rate
+
+
+def test_a_request_waiting_for_the_learned_rate_goes_when_the_cut_is_undone() -> None:
+    """No ceiling: a cut, then answers prove it wrong and take it back (the rate is None
+    again) while a request waits for the learned rate; that request then simply goes."""
+    clock = VirtualTime()
+    throttle = Throttles(None, sleep=clock.sleep).get("token", "https://a.test")
+    sent: list[float] = []
+
+    async def main() -> None:
+        tickets = []
+        for _ in range(8):
+            tickets.append(await throttle.acquire())
+            await clock.sleep(0.001)
+        for ticket in tickets[:5]:
+            throttle.answered(ticket, 200)
+        throttle.answered(tickets[5], 429)  # a suspect ...
+        throttle.answered(tickets[6], 429)  # ... confirmed: a cut to 90 % of 6
+        assert throttle.controller.rate_cuts == 1
+        waiting = asyncio.ensure_future(throttle.acquire())
+        await clock.sleep(0.0001)
+        # A request sent after the 429s and before the cut was admitted with 7 of ours in
+        # the second before it: more than the cut said the gateway allows.
+        throttle.answered(tickets[7], 200)
+        assert throttle.controller.rate is None
+        ticket = await waiting
+        assert ticket is not None
+        sent.append(ticket.sent_at)
+
+    clock.run(main)
+    assert len(sent) == 1
