@@ -132,7 +132,8 @@ class Runner:
         self, backlog: _Backlog, sink: Sink, tally: RunTally, stop: asyncio.Event
     ) -> None:
         while not stop.is_set():
-            item = await backlog.take(stop)
+            # The common case takes no await: the next target is ready.
+            item = backlog.ready() or await backlog.take(stop)
             if item is None:
                 return
             index, target, asking = item
@@ -209,6 +210,19 @@ class _Backlog:
     def put_back(self, wait_s: float, index: int, target: Target, asking: Asking) -> None:
         ready_at = asyncio.get_running_loop().time() + wait_s
         heapq.heappush(self._later, (ready_at, next(self._order), index, target, asking))
+
+    def ready(self) -> tuple[int, Target, Asking] | None:
+        """A target to ask now without waiting, if there is one."""
+        later = self._later
+        if later and later[0][0] <= asyncio.get_running_loop().time():
+            _, _, index, target, asking = heapq.heappop(later)
+            return index, target, asking
+        if self._pending is not None:
+            item = next(self._pending, None)
+            if item is not None:
+                return item[0], item[1], Asking()
+            self._pending = None
+        return None
 
     async def take(self, stop: asyncio.Event) -> tuple[int, Target, Asking] | None:
         """The next target to ask: one put back whose wait is over, else the next new one;
