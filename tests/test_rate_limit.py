@@ -94,8 +94,9 @@ def test_a_stricter_server_limit_slows_the_client_down() -> None:
     assert {row.status for row in rows} == {Status.CONFIGURED}
     throttled = sum(tally.throttled.values())
     assert throttled > 0
-    # Without slowing down, ~3/4 of the 400/s would be refused; with the learned rate, far fewer.
-    assert throttled < arrivals * 0.5
+    # Without slowing down, ~3/4 of the 400/s would be refused; with the learned rate, a few
+    # in the first second and a few per probe after (the goal is 3 %; the tolerance is loose).
+    assert throttled < arrivals * 0.06
     (report,) = throttles.reports()
     learned = report.learned
     assert learned.rate_cuts > 0
