@@ -35,11 +35,19 @@ class Emulator:
 
 @contextmanager
 def running(
-    workdir: Path, functions: int, *, seed: int = 1, latency_ms: Sequence[float] = (0.0, 0.0)
+    workdir: Path,
+    functions: int,
+    *,
+    seed: int = 1,
+    latency_ms: Sequence[float] = (0.0, 0.0),
+    args: Sequence[str] = (),
 ) -> Iterator[Emulator]:
-    """Serve a fleet of `functions` from a child process until the block exits."""
-    args = ["--latency-ms", *(f"{v:g}" for v in latency_ms)] if any(latency_ms) else []
-    child = start_child(workdir, functions=functions, seed=seed, args=args, timeout=START_TIMEOUT_S)
+    """Serve a fleet of `functions` from a child process until the block exits; `args` go to
+    `auditor emulator` as they are (`--rate-limit 60`, `--fault fss_429=0.01`, ...)."""
+    latency = ["--latency-ms", *(f"{v:g}" for v in latency_ms)] if any(latency_ms) else []
+    child = start_child(
+        workdir, functions=functions, seed=seed, args=[*latency, *args], timeout=START_TIMEOUT_S
+    )
     try:
         yield Emulator(child.url, child.urns_file, functions, child.started_in_s, child.process.pid)
     finally:

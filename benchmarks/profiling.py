@@ -23,7 +23,12 @@ from auditor.runner import Runner
 from auditor.throttle import Throttles
 from benchmarks.emulator import TOKEN
 
-_THROTTLE_FILES = ("auditor/throttle.py", "asyncio_throttle", "benchmarks/legacy_throttle.py")
+_THROTTLE_FILES = (
+    "auditor/throttle.py",
+    "auditor/rate_control.py",
+    "asyncio_throttle",
+    "benchmarks/legacy_throttle.py",
+)
 _IDLE = ("epoll", "poll", "select")  # the event loop waiting for the network: not CPU
 
 

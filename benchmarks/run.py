@@ -1,16 +1,18 @@
 """Benchmark `auditor` against its emulator (a separate process on 127.0.0.1), side by side with
 reference clients, and write the figures next to their goals.
 
-    python benchmarks/run.py            # the full run (~25 min on 2 cores), writes RESULTS.md
+    python benchmarks/run.py            # the full run (~35 min on 2 cores), writes RESULTS.md
     python benchmarks/run.py --quick    # seconds, tiny sizes: proves the benchmark still works
     python benchmarks/run.py --no-1m    # the full run without the 1M-URN audit and reports
+    python benchmarks/run.py --only rate-control   # one section; prints, writes no RESULTS.md
 
 Audits run with `--retries 0`: the emulator's fleet has functions that answer 500 every time,
 and their back-off (seconds) would otherwise dominate every timing; with no retries the audit
 sends exactly the GETs the reference clients send. Every load loop is bounded by a URN count
 and every child process by a timeout. Run it with the
 project's virtualenv Python (the audit runs as `python -m auditor`); the serial and thread-pool
-figures need `requests` and are skipped with a note when it is missing.
+figures need `requests`, the comparison with botocore's adaptive rate limiter `botocore` (the
+`bench` extra); each is skipped with a note when its package is missing.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` and `auditor
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import emulator as emu  # noqa: E402
+from benchmarks import rate_control  # noqa: E402
+from benchmarks.figures import Figure, Results  # noqa: E402
 from benchmarks.measure import Measured, own_peak_mib, run_measured  # noqa: E402
 
 LATENCY_S = 0.05
@@ -83,38 +87,6 @@ QUICK = Sizes(
     profile=500,
     throttle=300,
 )
-
-
-@dataclass
-class Figure:
-    """One line of the results table."""
-
-    name: str
-    value: str
-    goal: str = ""
-    met: bool | None = None  # None: reported only, or not measured
-    note: str = ""
-
-    @property
-    def verdict(self) -> str:
-        return {True: "met", False: "NOT met", None: "—"}[self.met]
-
-
-@dataclass
-class Results:
-    """Everything one run measured."""
-
-    figures: list[Figure] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
-    profiles: dict[str, str] = field(default_factory=dict)
-
-    def add(self, figure: Figure) -> None:
-        self.figures.append(figure)
-        print(
-            f"  {figure.name}: {figure.value}  [{figure.goal or 'reported'}: {figure.verdict}]"
-            + (f"  ({figure.note})" if figure.note else ""),
-            flush=True,
-        )
 
 
 # --- running things ----------------------------------------------------------------------------
@@ -377,7 +349,7 @@ def machine_facts() -> list[tuple[str, str]]:
         pass
     versions = []
     for package in ("auditor", "aiohttp", "yarl", "multidict", "asyncio-throttle", "pandas",
-                    "xlsxwriter", "openpyxl", "requests"):  # fmt: skip
+                    "xlsxwriter", "openpyxl", "requests", "botocore"):  # fmt: skip
         try:
             versions.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:
@@ -405,7 +377,7 @@ def markdown(results: Results, mode: str, took_s: float) -> str:
     parts = [
         "# Benchmark results",
         "",
-        f"Written by `python benchmarks/run.py{' --quick' if mode == 'quick' else ''}`"
+        f"Written by `python benchmarks/run.py{' --quick' if mode.startswith('quick') else ''}`"
         f" from one run ({mode}, {took_s / 60:.1f} min, {time.strftime('%Y-%m-%d %H:%M %Z')}).",
         "The emulator ran as a separate process on 127.0.0.1, on the same machine.",
         "",
@@ -426,6 +398,36 @@ def markdown(results: Results, mode: str, took_s: float) -> str:
     return "\n".join(parts) + "\n"
 
 
+def measure_everything(
+    results: Results, work: Path, sizes: Sizes, rate_control_sizes: rate_control.RateControlSizes
+) -> None:
+    """Every section, in an order that keeps each measurement honest."""
+    fleet = max(sizes.audit, *sizes.rates.values(), sizes.profile, sizes.throttle)
+    print(f"emulator: {fleet:,} functions, no latency", flush=True)
+    with emu.running(work, fleet) as server:
+        measure_overhead(results, server, work, sizes)
+        measure_rates(results, server, work, sizes)
+        measure_profiles(results, server, sizes)
+        for size in (n for n in sizes.rss if n <= fleet):
+            measure_rss(results, server, work, size)
+    print(f"emulator: {sizes.latency:,} functions, 50 ms latency", flush=True)
+    lat_fleet = max(sizes.latency, sizes.serial, sizes.threads)
+    with emu.running(work, lat_fleet, latency_ms=(50, 50)) as server:
+        measure_latency(results, server, work, sizes)
+    rate_control.measure_rate_control(results, work, rate_control_sizes)
+    for size in (n for n in sizes.rss if n > fleet):
+        print(f"emulator: {size:,} functions, no latency", flush=True)
+        with emu.running(work, size) as server:
+            measure_rss(results, server, work, size)
+    # Last: it builds a million rows in this process, and a child started after that
+    # would inherit this process's peak RSS as its own (see `benchmarks.measure`).
+    print("report writers", flush=True)
+    measure_reports(results, sizes)
+
+
+SECTIONS = ("rate-control",)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: seconds, not minutes")
@@ -435,6 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         " a full run, nothing for --quick)",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--only", choices=SECTIONS, help="run this section alone (with --quick: its tiny sizes);"
+        " prints the figures and writes Markdown only with --results, never RESULTS.md",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.no_1m:
@@ -445,36 +451,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         })  # fmt: skip
     mode = "quick" if args.quick else "full" + (" without 1M" if args.no_1m else "")
     results_path = args.results or (None if args.quick else ROOT / "benchmarks" / "RESULTS.md")
+    rate_control_sizes = rate_control.QUICK if args.quick else rate_control.FULL
+    if args.only:
+        mode = f"{mode}, only {args.only}"
+        results_path = args.results
+        if (
+            results_path is not None
+            and results_path.resolve() == ROOT / "benchmarks" / "RESULTS.md"
+        ):
+            parser.error("--only does not write benchmarks/RESULTS.md (one full run does)")
     work = Path(tempfile.mkdtemp(prefix="auditor-bench-"))
     started = time.perf_counter()
     results = Results()
     try:
-        fleet = max(sizes.audit, *sizes.rates.values(), sizes.profile, sizes.throttle)
-        print(f"emulator: {fleet:,} functions, no latency", flush=True)
-        with emu.running(work, fleet) as server:
-            measure_overhead(results, server, work, sizes)
-            measure_rates(results, server, work, sizes)
-            measure_profiles(results, server, sizes)
-            for size in (n for n in sizes.rss if n <= fleet):
-                measure_rss(results, server, work, size)
-        print(f"emulator: {sizes.latency:,} functions, 50 ms latency", flush=True)
-        lat_fleet = max(sizes.latency, sizes.serial, sizes.threads)
-        with emu.running(work, lat_fleet, latency_ms=(50, 50)) as server:
-            measure_latency(results, server, work, sizes)
-        for size in (n for n in sizes.rss if n > fleet):
-            print(f"emulator: {size:,} functions, no latency", flush=True)
-            with emu.running(work, size) as server:
-                measure_rss(results, server, work, size)
-        # Last: it builds a million rows in this process, and a child started after that
-        # would inherit this process's peak RSS as its own (see `benchmarks.measure`).
-        print("report writers", flush=True)
-        measure_reports(results, sizes)
+        if args.only == "rate-control":
+            rate_control.measure_rate_control(results, work, rate_control_sizes)
+        else:
+            measure_everything(results, work, sizes, rate_control_sizes)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    return _finish(results, results_path, mode, started)
+
+
+def _finish(results: Results, results_path: Path | None, mode: str, started: float) -> int:
+    """Print the table (and the details), and write the Markdown if there is a path."""
     took = time.perf_counter() - started
     print()
     print(table(results.figures))
+    for detail in results.details:
+        print(f"- {detail}")
     if results_path is not None:
         results_path.write_text(markdown(results, mode, took), encoding="utf-8")
         print(f"\nwrote {results_path}")
