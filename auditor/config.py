@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from auditor.client import DEFAULT_ENDPOINT
 from auditor.errors import ConfigError, UsageError
 from auditor.model import Change, ProjectScope, Status
 from auditor.report.writers import FORMATS
+from auditor.service.client import DEFAULT_ENDPOINT
 
 DEFAULT_IAM_ENDPOINT = "https://iam.myhuaweicloud.com"
 DEFAULT_FAIL_ON = frozenset(s for s in Status if s is not Status.CONFIGURED)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
-from auditor.urn import FunctionUrn
+from auditor.source.urn import FunctionUrn
 
 
 class Status(StrEnum):

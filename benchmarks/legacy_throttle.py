@@ -10,7 +10,7 @@ import math
 
 from asyncio_throttle.throttler import Throttler
 
-from auditor.throttle import SAFETY_MARGIN, Throttle, Throttles, Unlimited
+from auditor.send.throttle import SAFETY_MARGIN, Throttle, Throttles, Unlimited
 
 
 class LegacyPacedThrottle(Unlimited):

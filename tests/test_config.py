@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from auditor.client import DEFAULT_ENDPOINT
 from auditor.config import (
     DEFAULT_FAIL_ON,
     DEFAULT_IAM_ENDPOINT,
@@ -19,6 +18,7 @@ from auditor.config import (
 )
 from auditor.errors import ConfigError, UsageError
 from auditor.model import ProjectScope, Status
+from auditor.service.client import DEFAULT_ENDPOINT
 
 NO_FLAGS: dict[str, Any] = {
     "endpoint": None,

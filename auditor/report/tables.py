@@ -10,10 +10,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from auditor.baseline import Comparison
-from auditor.exemptions import ExemptionReport
 from auditor.model import Row, Status
-from auditor.rows import row_json
+from auditor.verdict.baseline import Comparison
+from auditor.verdict.exemptions import ExemptionReport
+from auditor.verdict.rows import row_json
 
 if TYPE_CHECKING:  # pandas loads only when a table is built (XLSX), not for a JSON-only run
     import pandas as pd
@@ -48,7 +48,7 @@ class Summary:
 
 @runtime_checkable
 class EncodedRows(Protocol):
-    """Rows that also come already encoded for the JSON report (`auditor.journal.JournalRows`
+    """Rows that also come already encoded for the JSON report (`auditor.store.journal.JournalRows`
     reads them from the journal, where they were written as the report writes them)."""
 
     def __iter__(self) -> Iterator[Row]: ...
