@@ -1,6 +1,6 @@
 """Tie the stages together: targets in, a journaled run, reports out.
 
-This is the library's entry point; `cli.py` is a thin shell over it that builds the real
+This is the library's entry point; `auditor/cli/` is a thin shell over it that builds the real
 session, client and throttles, and turns errors into messages and exit codes.
 """
 
@@ -19,7 +19,8 @@ from auditor.config import Settings
 from auditor.model import Row
 from auditor.report.tables import ReportDocument, Summary
 from auditor.report.writers import write_reports
-from auditor.send.runner import Runner, RunTally
+from auditor.send.request import RunTally
+from auditor.send.runner import Runner
 from auditor.source.inputs import InputSet
 from auditor.source.targets import Targets
 from auditor.source.urn import FunctionUrn

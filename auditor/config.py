@@ -15,10 +15,10 @@ from typing import Any
 
 from auditor.errors import ConfigError, UsageError
 from auditor.model import Change, ProjectScope, Status
-from auditor.report.writers import FORMATS
-from auditor.service.client import DEFAULT_ENDPOINT
 
+DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
 DEFAULT_IAM_ENDPOINT = "https://iam.myhuaweicloud.com"
+FORMATS: tuple[str, ...] = ("xlsx", "csv", "json")  # the reports a run writes, by default all
 DEFAULT_FAIL_ON = frozenset(s for s in Status if s is not Status.CONFIGURED)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _PROJECT_ID = re.compile(r"[A-Za-z0-9]{32}\Z")

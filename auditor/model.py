@@ -7,6 +7,7 @@ no stage can change what an earlier stage decided.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from auditor.source.urn import FunctionUrn
@@ -152,3 +153,8 @@ def mask_ak(ak: str | None) -> str:
     if len(ak) <= 16:
         return ak[:2] + "****"
     return f"{ak[:4]}****{ak[-4:]}"
+
+
+def utc_now() -> datetime:
+    """The current time in UTC: the default clock of a run."""
+    return datetime.now(UTC)

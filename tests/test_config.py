@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from auditor.config import (
+    DEFAULT_ENDPOINT,
     DEFAULT_FAIL_ON,
     DEFAULT_IAM_ENDPOINT,
     Settings,
@@ -18,7 +19,6 @@ from auditor.config import (
 )
 from auditor.errors import ConfigError, UsageError
 from auditor.model import ProjectScope, Status
-from auditor.service.client import DEFAULT_ENDPOINT
 
 NO_FLAGS: dict[str, Any] = {
     "endpoint": None,

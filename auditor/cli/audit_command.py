@@ -26,11 +26,10 @@ from auditor.cli.wiring import (
 )
 from auditor.config import Settings
 from auditor.errors import UsageError
-from auditor.model import tracing_supported
+from auditor.model import tracing_supported, utc_now
 from auditor.report.inventory import render_inventory
 from auditor.report.writers import write_atomically
 from auditor.send.breaker import CredentialGuard
-from auditor.send.discovery import Listing, entries
 from auditor.send.retry import RetryPolicy
 from auditor.send.runner import Runner
 from auditor.send.throttle import Throttles
@@ -38,11 +37,11 @@ from auditor.service.auth import StaticToken
 from auditor.service.client import TracingClient
 from auditor.service.credential_sources import CredentialSource
 from auditor.source.inputs import Entry, InputSet, read_inputs
+from auditor.source.listing import Listing, entries
 from auditor.store.journal import JournalReader, fingerprint
 from auditor.verdict.baseline import load_baseline
 from auditor.verdict.exemptions import load_exemptions
 from auditor.verdict.review import Review
-from auditor.verdict.rows import utc_now
 
 
 def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -13,10 +13,10 @@ from auditor.cli.console import EXIT_OK, EXIT_SIGNAL, Console
 from auditor.cli.progress import summary_table
 from auditor.config import Settings, resolve_settings
 from auditor.errors import UsageError
+from auditor.model import utc_now
 from auditor.service.auth import StaticToken
 from auditor.service.credential_sources import CredentialSource
 from auditor.source.inputs import from_lines
-from auditor.verdict.rows import utc_now
 
 
 def demo_command(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from auditor.errors import UsageError
 from auditor.model import tracing_supported
 from auditor.report.inventory import INVENTORY_SUFFIXES, inventory_format, render_inventory
 from auditor.report.writers import write_atomically
-from auditor.send.discovery import ListedFunction, Listing
+from auditor.source.listing import ListedFunction, Listing
 
 NO_SCOPES = (
     "no projects to discover: give --project ID --region R (repeatable), "

@@ -15,7 +15,7 @@ from auditor.cli.console import LOG
 from auditor.config import Settings, load_config, pair_scopes, resolve_settings
 from auditor.model import ProjectScope
 from auditor.send.breaker import CredentialGuard
-from auditor.send.discovery import Discoverer, Listing
+from auditor.send.discovery import Discoverer
 from auditor.send.retry import RetryPolicy
 from auditor.send.throttle import Throttles
 from auditor.service.client import TracingClient
@@ -24,6 +24,7 @@ from auditor.service.credential_sources import (
     choose_credentials,
     load_credentials_file,
 )
+from auditor.source.listing import Listing
 
 CONNECTION_FLAGS = (
     "endpoint",

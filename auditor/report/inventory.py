@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from auditor.report.csv_render import escape_cell
-from auditor.send.discovery import LISTING_FIELDS, ListedFunction, Listing
+from auditor.source.listing import LISTING_FIELDS, ListedFunction, Listing
 
 INVENTORY_FORMATS: tuple[str, ...] = ("txt", "csv", "json")
 INVENTORY_COLUMNS: tuple[str, ...] = (*LISTING_FIELDS, "tracing_supported")

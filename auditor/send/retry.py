@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 
 from auditor.model import ErrorKind, Probe
-from auditor.verdict.classify import THROTTLE_CODES
+from auditor.service.answers import THROTTLE_CODES
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECTION})

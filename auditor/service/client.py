@@ -11,23 +11,23 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
+from auditor.config import DEFAULT_ENDPOINT
 from auditor.errors import CredentialsUnavailable
 from auditor.model import ErrorKind, Probe
-from auditor.service.auth import Credentials, IamToken
+from auditor.service.auth import Credentials
 from auditor.source.urn import FunctionUrn
 
-DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
 _MAX_BODY = 64 * 1024
 LIST_MAX_BODY = 16 * 1024 * 1024  # a page of 400 functions is ~100 KiB; a runaway body stops here
 _BASE_HEADERS = {"Content-Type": "application/json"}
-_MAX_MESSAGE = 300
+MAX_MESSAGE = 300
 # What `quote(text, safe="")` leaves alone, plus ':' (which it encodes as %3A).
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.~:-]*\Z")
 
@@ -89,7 +89,7 @@ class TracingClient:
         except TimeoutError:
             return f"no answer within {timeout:g} s"
         except (aiohttp.ClientError, OSError) as exc:
-            return _describe_exception(exc)
+            return describe_exception(exc)
 
     def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
         """The credential scopes a request about `urn` is sent under."""
@@ -125,7 +125,7 @@ class TracingClient:
                 project_id, "GET", url, _BASE_HEADERS
             )
         except CredentialsUnavailable as exc:
-            return Probe(None, ErrorKind.CREDENTIALS, error_msg=str(exc)[:_MAX_MESSAGE]), b""
+            return Probe(None, ErrorKind.CREDENTIALS, error_msg=str(exc)[:MAX_MESSAGE]), b""
         started = time.perf_counter()
         try:
             # No redirects: aiohttp would carry X-Auth-Token to whatever host a 3xx names, and
@@ -136,7 +136,7 @@ class TracingClient:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                body = await _read_capped(response, limit)
+                body = await read_capped(response, limit)
                 probe = _probe_from_answer(response, body, _elapsed_ms(started), credential)
                 return probe, body
         except TimeoutError:
@@ -145,7 +145,7 @@ class TracingClient:
                 None, ErrorKind.TIMEOUT, error_msg=message, elapsed_ms=_elapsed_ms(started)
             ), b""
         except (aiohttp.ClientError, OSError) as exc:
-            message = _describe_exception(exc)
+            message = describe_exception(exc)
             return Probe(
                 None, ErrorKind.CONNECTION, error_msg=message, elapsed_ms=_elapsed_ms(started)
             ), b""
@@ -182,7 +182,7 @@ class TracingClient:
         return probe, body if probe.http_status == 200 else b""
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int = _MAX_BODY) -> bytes:
+async def read_capped(response: aiohttp.ClientResponse, limit: int = _MAX_BODY) -> bytes:
     """The whole body however many pieces it comes in, but never more than `limit`."""
     length = response.content_length
     if length is not None and length <= limit and "Content-Encoding" not in response.headers:
@@ -204,10 +204,10 @@ def _elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-def _describe_exception(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
     text = str(exc).strip()
     name = type(exc).__name__
-    return (f"{name}: {text}" if text else name)[:_MAX_MESSAGE]
+    return (f"{name}: {text}" if text else name)[:MAX_MESSAGE]
 
 
 _STATUSES = {status: status for status in range(100, 600)}
@@ -239,8 +239,8 @@ def _probe_from_answer(
     # Error codes and messages repeat across a fleet; interned, a million rows share them.
     return Probe(
         http_status=status,
-        error_code=sys.intern(code[:_MAX_MESSAGE]) if isinstance(code, str) else "",
-        error_msg=sys.intern(msg[:_MAX_MESSAGE]) if isinstance(msg, str) else "",
+        error_code=sys.intern(code[:MAX_MESSAGE]) if isinstance(code, str) else "",
+        error_msg=sys.intern(msg[:MAX_MESSAGE]) if isinstance(msg, str) else "",
         tracing_ak=ak if isinstance(ak, str) else None,
         request_id=request_id,
         retry_after=retry_after,
@@ -277,86 +277,3 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-class IamClient:
-    """Fetches project-scoped IAM tokens with a password (`POST /v3/auth/tokens`)."""
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        username: str,
-        password: str,
-        domain: str,
-        endpoint_for_project: Mapping[str, str],
-        default_endpoint: str,
-        timeout: float = 10.0,
-    ) -> None:
-        self._session = session
-        self._identity = (username, password, domain)
-        self._endpoints = dict(endpoint_for_project)
-        self._default = default_endpoint.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    async def fetch(self, project_id: str) -> IamToken:
-        """A token scoped to `project_id`; `CredentialsUnavailable` says why there is none."""
-        username, password, domain = self._identity
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {"name": username, "password": password, "domain": {"name": domain}}
-                    },
-                },
-                "scope": {"project": {"id": project_id}},
-            }
-        }
-        endpoint = self._endpoints.get(project_id, self._default).rstrip("/")
-        url = f"{endpoint}/v3/auth/tokens?nocatalog=true"
-        try:
-            async with self._session.post(
-                url, json=body, timeout=self._timeout, allow_redirects=False
-            ) as response:
-                data = await _read_capped(response)
-                token = response.headers.get("X-Subject-Token", "")
-                status = response.status
-        except TimeoutError:
-            raise CredentialsUnavailable(f"IAM at {endpoint} did not answer") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise CredentialsUnavailable(
-                f"IAM at {endpoint} unreachable ({_describe_exception(exc)})"
-            ) from None
-        if status != 201 or not token:
-            # IAM's own message is shown, but never anything of the identity it was sent: an
-            # IAM (or a proxy posing as one) that echoes the password must not put it in a row.
-            message = _iam_message(data)
-            if password:
-                message = message.replace(password, "****")
-            raise CredentialsUnavailable(
-                f"IAM refused a token for project {project_id}: HTTP {status} {message}".rstrip()
-            )
-        return IamToken(token, _iam_expiry(data))
-
-
-def _iam_message(body: bytes) -> str:
-    # IAM's own error shape: {"error": {"code", "message", "title"}}; only its message is shown.
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return ""
-    error = data.get("error") if isinstance(data, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return f"({message[:_MAX_MESSAGE]})" if isinstance(message, str) else ""
-
-
-def _iam_expiry(body: bytes) -> datetime:
-    """`token.expires_at` of an IAM answer; one hour from now when it cannot be read."""
-    try:
-        text = json.loads(body)["token"]["expires_at"]
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return datetime.now(UTC) + timedelta(hours=1)
-    # IAM writes UTC; a time without a zone is read as UTC rather than compared naively.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -26,6 +26,7 @@ import aiohttp
 
 from auditor.config import Settings
 from auditor.errors import ConfigError, UsageError
+from auditor.model import utc_now
 from auditor.service.auth import (
     AkSkCredentials,
     Credentials,
@@ -33,8 +34,7 @@ from auditor.service.auth import (
     ProjectTokens,
     StaticToken,
 )
-from auditor.service.client import IamClient
-from auditor.verdict.rows import utc_now
+from auditor.service.iam import IamClient
 
 Builder = Callable[[aiohttp.ClientSession, Mapping[str, str]], Credentials]
 """Builds the credentials once the session exists; gets each project's region."""

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from auditor.model import Change, Row, Status
-from auditor.report.tables import Summary, SummaryCounter
 from auditor.verdict.baseline import Baseline, ChangeCounter, Comparison
 from auditor.verdict.exemptions import ExemptionCounter, ExemptionReport, Exemptions
+from auditor.verdict.summary import Summary, SummaryCounter
 
 
 @dataclass(frozen=True)

@@ -78,11 +78,6 @@ def invalid_row(target: Target) -> Row:
     )
 
 
-def utc_now() -> datetime:
-    """The current time in UTC: the default clock of a run."""
-    return datetime.now(UTC)
-
-
 def format_time(moment: datetime) -> str:
     """UTC ISO-8601 with a `Z`, to the second: the format of every time in the reports."""
     if moment.tzinfo is not None and moment.tzinfo is not UTC:

@@ -12,8 +12,8 @@ import pytest
 
 from auditor.model import ProjectScope
 from auditor.report.inventory import INVENTORY_COLUMNS, inventory_format, render_inventory
-from auditor.send.discovery import LISTING_FIELDS, ListedFunction, Listing
 from auditor.source.inputs import read_inputs
+from auditor.source.listing import LISTING_FIELDS, ListedFunction, Listing
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 REGION = "cn-north-4"

@@ -11,10 +11,11 @@ from typing import BinaryIO
 import openpyxl
 import pytest
 
+from auditor.config import FORMATS
 from auditor.model import COLUMNS
 from auditor.report import writers
 from auditor.report.tables import ReportDocument, summarize
-from auditor.report.writers import FORMATS, RENDERERS, write_atomically, write_reports
+from auditor.report.writers import RENDERERS, write_atomically, write_reports
 from tests.factories import make_row
 
 ROWS = [make_row(n) for n in range(3)]

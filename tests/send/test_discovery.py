@@ -18,9 +18,13 @@ from yarl import URL
 
 from auditor.emulator import DEFAULT_MIX, DEFAULT_TOKEN, Fleet, running_emulator
 from auditor.model import Probe, ProjectScope
-from auditor.send.discovery import (
+from auditor.send.discovery import Discoverer
+from auditor.send.retry import RetryPolicy
+from auditor.send.throttle import Throttles
+from auditor.service.auth import StaticToken, project_scope
+from auditor.service.client import TracingClient
+from auditor.source.listing import (
     MAX_ITEMS,
-    Discoverer,
     ListedFunction,
     Listing,
     Page,
@@ -29,10 +33,6 @@ from auditor.send.discovery import (
     next_marker,
     parse_page,
 )
-from auditor.send.retry import RetryPolicy
-from auditor.send.throttle import Throttles
-from auditor.service.auth import StaticToken, project_scope
-from auditor.service.client import TracingClient
 from tests.clocks import VirtualTime
 
 PROJECT = "0123456789abcdef0123456789ABCDEF"

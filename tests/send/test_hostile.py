@@ -21,8 +21,9 @@ from auditor.emulator import (
     running_emulator,
 )
 from auditor.model import Row, Status
+from auditor.send.request import RunTally
 from auditor.send.retry import RetryPolicy
-from auditor.send.runner import Runner, RunTally
+from auditor.send.runner import Runner
 from auditor.send.throttle import Throttles
 from auditor.service.auth import StaticToken
 from auditor.service.client import TracingClient

@@ -16,8 +16,9 @@ import pytest
 
 from auditor.emulator import DEFAULT_TOKEN, EmulatorConfig, Fault, Fleet, running_emulator
 from auditor.model import Row, Status
+from auditor.send.request import RunTally
 from auditor.send.retry import RetryPolicy
-from auditor.send.runner import Runner, RunTally
+from auditor.send.runner import Runner
 from auditor.send.throttle import Throttles
 from auditor.service.auth import StaticToken
 from auditor.service.client import TracingClient

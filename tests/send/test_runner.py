@@ -18,8 +18,9 @@ import pytest
 from auditor.errors import InvalidUrn
 from auditor.model import ErrorKind, Probe, Row, Status, Target, mask_ak
 from auditor.send.rate_control import Ticket
+from auditor.send.request import RunTally
 from auditor.send.retry import RetryPolicy
-from auditor.send.runner import Runner, RunTally
+from auditor.send.runner import Runner
 from auditor.send.throttle import Throttle, Throttles
 from auditor.source.urn import FunctionUrn, parse_urn
 

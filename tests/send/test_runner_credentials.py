@@ -16,8 +16,9 @@ import pytest
 
 from auditor.model import ErrorKind, Probe, Row, Status, Target
 from auditor.send.breaker import CredentialGuard
+from auditor.send.request import RunTally
 from auditor.send.retry import RetryPolicy
-from auditor.send.runner import Runner, RunTally
+from auditor.send.runner import Runner
 from auditor.send.throttle import Throttles
 from auditor.service.auth import ACCESS_KEY_SCOPE, project_scope
 from auditor.source.urn import FunctionUrn, parse_urn

@@ -26,13 +26,13 @@ from auditor.service.auth import (
     ProjectTokens,
     StaticToken,
 )
-from auditor.service.client import IamClient
 from auditor.service.credential_sources import (
     CredentialsFile,
     CredentialSource,
     choose_credentials,
     load_credentials_file,
 )
+from auditor.service.iam import IamClient
 
 PROJECT_A = "0123456789abcdef0123456789abcdef"
 PROJECT_B = "fedcba9876543210fedcba9876543210"

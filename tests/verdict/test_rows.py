@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from auditor.model import COLUMNS, Outcome, Probe, Row, Status, Target, mask_ak
+from auditor.model import COLUMNS, Outcome, Probe, Row, Status, Target, mask_ak, utc_now
 from auditor.source.urn import parse_urn
 from auditor.verdict.rows import (
     format_time,
@@ -16,7 +16,6 @@ from auditor.verdict.rows import (
     invalid_row,
     result_row,
     to_record,
-    utc_now,
 )
 
 P = "0123456789abcdef0123456789abcdef"
