@@ -17,6 +17,7 @@ class Status(StrEnum):
     """The one status every input URN ends with. The strings are the report's vocabulary."""
 
     CONFIGURED = "configured"
+    UNEXPECTED_KEYS = "unexpected_keys"  # an AK outside `expected_tracing_aks`, when set
     MISSING_KEYS = "missing_keys"
     FUNCTION_NOT_FOUND = "function_not_found"
     AUTH_FAILED = "auth_failed"

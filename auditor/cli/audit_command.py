@@ -291,6 +291,7 @@ async def audit_async(
                     retries=settings.retries, throttle_deadline=settings.throttle_deadline
                 ),
                 guard=CredentialGuard(settings.auth_failures),
+                expected_aks=settings.expected_tracing_aks,
             )
             result = await run_audit(
                 inputs,

@@ -71,6 +71,7 @@ class Runner:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     grace: float = 2.0
     guard: CredentialGuard = field(default_factory=CredentialGuard)
+    expected_aks: frozenset[str] | None = None  # the APM key policy (`expected_tracing_aks`)
 
     async def run(
         self,
@@ -148,7 +149,7 @@ class Runner:
                 result_row(
                     target,
                     answer.probe,
-                    classify(answer.probe),
+                    classify(answer.probe, self.expected_aks),
                     attempts=answer.attempts,
                     elapsed_ms=answer.elapsed_ms,
                     checked_at=self.now(),

@@ -36,8 +36,11 @@ _ERROR_KIND_TEXT = {
 }
 
 
-def classify(probe: Probe) -> Outcome:
-    """Classify one (final) probe. Total: every probe gets exactly one status."""
+def classify(probe: Probe, expected_aks: frozenset[str] | None = None) -> Outcome:
+    """Classify one (final) probe. Total: every probe gets exactly one status.
+
+    With `expected_aks` (the APM key policy), a 200 whose AK is not one of them is
+    `unexpected_keys`: the full AK is compared here, in memory, and never written."""
     code, msg = probe.error_code, probe.error_msg
     if probe.error_kind is ErrorKind.CREDENTIALS:
         return Outcome(Status.AUTH_FAILED, code, msg or "no credentials for this project")
@@ -62,6 +65,10 @@ def classify(probe: Probe) -> Outcome:
         return Outcome(Status.AUTH_FAILED, code, msg or f"HTTP {probe.http_status}")
     if probe.http_status == 200:
         if probe.tracing_ak:
+            if expected_aks is not None and probe.tracing_ak not in expected_aks:
+                return Outcome(
+                    Status.UNEXPECTED_KEYS, "", "tracing AK is not one of expected_tracing_aks"
+                )
             return Outcome(Status.CONFIGURED)
         return Outcome(Status.MISSING_KEYS, "", "200 with an empty or absent tracing_ak")
     detail = ": ".join(part for part in (code, msg) if part) or "no error code in the body"

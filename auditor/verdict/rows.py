@@ -18,6 +18,8 @@ from auditor.model import (
     tracing_supported,
 )
 
+_WITH_AK = frozenset({Status.CONFIGURED, Status.UNEXPECTED_KEYS})  # the AK is shown masked
+
 
 def result_row(
     target: Target,
@@ -42,7 +44,7 @@ def result_row(
         http_status=probe.http_status,
         error_code=outcome.error_code,
         error_msg=outcome.error_msg,
-        tracing_ak=mask_ak(probe.tracing_ak) if outcome.status is Status.CONFIGURED else "",
+        tracing_ak=mask_ak(probe.tracing_ak) if outcome.status in _WITH_AK else "",
         request_id=probe.request_id,
         attempts=attempts,
         elapsed_ms=round(elapsed_ms),

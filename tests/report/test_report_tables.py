@@ -44,6 +44,7 @@ def test_status_order_is_the_enum_order() -> None:
     assert tuple(Status) == STATUS_ORDER
     assert [s.value for s in STATUS_ORDER] == [
         "configured",
+        "unexpected_keys",
         "missing_keys",
         "function_not_found",
         "auth_failed",

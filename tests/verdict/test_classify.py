@@ -195,7 +195,8 @@ def test_classify_is_total(kind: ErrorKind | None) -> None:
             assert outcome.error_code or outcome.error_msg, (status, kind, code, ak, msg)
         seen.add(outcome.status)
     if kind is None:
-        assert seen == set(Status) - {Status.INVALID_URN}
+        # Without a key policy nothing is unexpected_keys (see the policy tests below).
+        assert seen == set(Status) - {Status.INVALID_URN, Status.UNEXPECTED_KEYS}
     elif kind is ErrorKind.CREDENTIALS:
         assert seen == {Status.AUTH_FAILED}  # nothing could be sent: no credential
     elif kind is ErrorKind.GATEWAY_REFUSING:
@@ -208,3 +209,31 @@ def test_classify_is_pure() -> None:
     probe = Probe(404, error_code="FSS.0404", error_msg="x")
     assert classify(probe) == classify(probe)
     assert probe == Probe(404, error_code="FSS.0404", error_msg="x")
+
+
+# --- the APM key policy (expected_tracing_aks) ------------------------------------------------
+
+POLICY = frozenset({"APMKEYEXPECTED0001", "APMKEYEXPECTED0002"})
+
+
+def test_an_expected_ak_is_configured() -> None:
+    outcome = classify(Probe(200, tracing_ak="APMKEYEXPECTED0002"), POLICY)
+    assert outcome.status is Status.CONFIGURED
+
+
+def test_any_other_ak_is_unexpected_keys_and_the_message_never_quotes_it() -> None:
+    outcome = classify(Probe(200, tracing_ak="SOMEOTHERTEAMSKEY99"), POLICY)
+    assert outcome.status is Status.UNEXPECTED_KEYS
+    assert "SOMEOTHERTEAMSKEY99" not in outcome.error_msg
+    assert "expected_tracing_aks" in outcome.error_msg
+
+
+@pytest.mark.parametrize(
+    "probe", [Probe(200, tracing_ak=""), Probe(200), Probe(404, error_code="FSS.0404")]
+)
+def test_the_policy_does_not_turn_missing_keys_into_anything_else(probe: Probe) -> None:
+    assert classify(probe, POLICY).status is Status.MISSING_KEYS
+
+
+def test_without_a_policy_any_ak_is_configured() -> None:
+    assert classify(Probe(200, tracing_ak="SOMEOTHERTEAMSKEY99")).status is Status.CONFIGURED

@@ -119,11 +119,19 @@ def test_result_row_for_a_configured_function() -> None:
     assert AK not in repr(row)
 
 
-@pytest.mark.parametrize("status", [s for s in Status if s is not Status.CONFIGURED])
+@pytest.mark.parametrize(
+    "status", [s for s in Status if s not in (Status.CONFIGURED, Status.UNEXPECTED_KEYS)]
+)
 def test_result_row_keeps_no_ak_unless_configured(status: Status) -> None:
     row = audited(status)
     assert row.tracing_ak == ""
     assert row.status is status
+
+
+def test_an_unexpected_ak_is_shown_masked_like_a_configured_one() -> None:
+    row = audited(Status.UNEXPECTED_KEYS)
+    assert row.tracing_ak == mask_ak(AK)
+    assert AK not in repr(row)
 
 
 def test_result_row_of_an_unparsed_target_is_refused() -> None:
