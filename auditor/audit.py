@@ -1,6 +1,6 @@
 """Tie the stages together: targets in, a journaled run, reports out.
 
-This is the library's entry point; `cli.py` is a thin shell over it that builds the real
+This is the library's entry point; `auditor/cli/` is a thin shell over it that builds the real
 session, client and throttles, and turns errors into messages and exit codes.
 """
 
@@ -15,19 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from auditor import __version__
-from auditor.baseline import Comparison
 from auditor.config import Settings
-from auditor.exemptions import ExemptionReport
-from auditor.inputs import InputSet
-from auditor.journal import Journal, JournalReader, JournalRows, fingerprint
 from auditor.model import Row
 from auditor.report.tables import ReportDocument, Summary
 from auditor.report.writers import write_reports
-from auditor.review import Review, RunReview
-from auditor.rows import format_time
-from auditor.runner import Runner, RunTally
-from auditor.targets import Targets
-from auditor.urn import FunctionUrn
+from auditor.send.request import RunTally
+from auditor.send.runner import Runner
+from auditor.source.inputs import InputSet
+from auditor.source.targets import Targets
+from auditor.source.urn import FunctionUrn
+from auditor.store.journal import Journal, JournalReader, JournalRows, fingerprint
+from auditor.verdict.baseline import Comparison
+from auditor.verdict.exemptions import ExemptionReport
+from auditor.verdict.review import Review, RunReview
+from auditor.verdict.rows import format_time
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from auditor.client import DEFAULT_ENDPOINT
 from auditor.errors import ConfigError, UsageError
-from auditor.model import Change, ProjectScope, Status
-from auditor.report.writers import FORMATS
+from auditor.model import Change, ProjectScope, Status, mask_ak
 
+DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
 DEFAULT_IAM_ENDPOINT = "https://iam.myhuaweicloud.com"
+FORMATS: tuple[str, ...] = ("xlsx", "csv", "json")  # the reports a run writes, by default all
 DEFAULT_FAIL_ON = frozenset(s for s in Status if s is not Status.CONFIGURED)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _PROJECT_ID = re.compile(r"[A-Za-z0-9]{32}\Z")
@@ -51,6 +51,9 @@ class Settings:
     only_supported: bool = False
     baseline: str = ""
     exemptions: str = ""
+    # The APM key policy: tracing AKs a configured function may have (any other is
+    # `unexpected_keys`). AKs are identifiers, not secrets, but only masked ones are written.
+    expected_tracing_aks: frozenset[str] | None = None
 
     def public(self) -> dict[str, Any]:
         """The settings as plain values for reports and logs (there is no secret in them)."""
@@ -74,6 +77,11 @@ class Settings:
             "only_supported": self.only_supported,
             "baseline": self.baseline,
             "exemptions": self.exemptions,
+            "expected_tracing_aks": (
+                None
+                if self.expected_tracing_aks is None
+                else sorted(mask_ak(ak) for ak in self.expected_tracing_aks)
+            ),
         }
 
 
@@ -266,7 +274,19 @@ _VALIDATORS: dict[str, Any] = {
     "only_supported": lambda k, v: v if isinstance(v, bool) else _bad(k, v),
     "baseline": lambda k, v: v if isinstance(v, str) else _bad(k, v),
     "exemptions": lambda k, v: v if isinstance(v, str) else _bad(k, v),
+    "expected_tracing_aks": lambda k, v: _access_keys(k, v),
 }
+
+
+def _access_keys(key: str, value: Any) -> frozenset[str]:
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{key}: expected a non-empty list of APM access keys")
+    keys = []
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, str) or not item.strip() or any(c.isspace() for c in item.strip()):
+            raise UsageError(f"{key}: item {number} is not an access key (a string, no spaces)")
+        keys.append(item.strip())
+    return frozenset(keys)
 
 
 def _bad(key: str, value: Any) -> Any:

@@ -7,15 +7,17 @@ no stage can change what an earlier stage decided.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from auditor.urn import FunctionUrn
+from auditor.source.urn import FunctionUrn
 
 
 class Status(StrEnum):
     """The one status every input URN ends with. The strings are the report's vocabulary."""
 
     CONFIGURED = "configured"
+    UNEXPECTED_KEYS = "unexpected_keys"  # an AK outside `expected_tracing_aks`, when set
     MISSING_KEYS = "missing_keys"
     FUNCTION_NOT_FOUND = "function_not_found"
     AUTH_FAILED = "auth_failed"
@@ -152,3 +154,8 @@ def mask_ak(ak: str | None) -> str:
     if len(ak) <= 16:
         return ak[:2] + "****"
     return f"{ak[:4]}****{ak[-4:]}"
+
+
+def utc_now() -> datetime:
+    """The current time in UTC: the default clock of a run."""
+    return datetime.now(UTC)

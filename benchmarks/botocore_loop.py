@@ -14,7 +14,7 @@ bucket needs to refill one token, then asks again. Same bucket, same refill, sam
 
 The loop is the audit's: `CONCURRENCY` workers share one iterator of GETs over one session,
 and a 429 puts its URN back to be asked again after 2-5 s (uniform, Huawei's advice) while the
-worker moves on, as `auditor.runner` does. A URN still answered 429 after `--deadline` seconds
+worker moves on, as `auditor.send.runner` does. A URN still answered 429 after `--deadline` seconds
 of nothing accepted is left `throttled`. Prints
 `{"requests", "seconds", "statuses", "throttled_left", "max_rate_at_end", "measured_rate"}`.
 """

@@ -2,7 +2,7 @@
 waiting worker.
 
 Kept only to measure what the pacer in front of it saved (CPU share and achieved rate at
-concurrency 256). It stands in for the endpoint's ceiling (`auditor.throttle.Ceiling`); the
+concurrency 256). It stands in for the endpoint's ceiling (`auditor.send.throttle.Ceiling`); the
 learned rate per scope (`Throttle`, `RateController`) is the audit's own, as in a real run.
 """
 
@@ -13,7 +13,7 @@ import math
 
 from asyncio_throttle.throttler import Throttler
 
-from auditor.throttle import SAFETY_MARGIN, Ceiling, Throttle, Throttles
+from auditor.send.throttle import SAFETY_MARGIN, Ceiling, Throttle, Throttles
 
 
 class LegacyCeiling(Ceiling):

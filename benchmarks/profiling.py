@@ -13,14 +13,14 @@ from pathlib import Path
 
 import aiohttp
 
-from auditor.auth import StaticToken
-from auditor.client import TracingClient
-from auditor.inputs import from_lines
-from auditor.journal import Journal
 from auditor.model import Row
-from auditor.retry import RetryPolicy
-from auditor.runner import Runner
-from auditor.throttle import Throttles
+from auditor.send.retry import RetryPolicy
+from auditor.send.runner import Runner
+from auditor.send.throttle import Throttles
+from auditor.service.auth import StaticToken
+from auditor.service.client import TracingClient
+from auditor.source.inputs import from_lines
+from auditor.store.journal import Journal
 from benchmarks.emulator import TOKEN
 
 _THROTTLE_FILES = (

@@ -301,7 +301,7 @@ def measure_reports(results: Results, sizes: Sizes) -> None:
 
 def measure_profiles(results: Results, server: emu.Emulator, sizes: Sizes) -> None:
     """cProfile of the hot path, and the throttle's CPU share at concurrency 256."""
-    from auditor.throttle import Throttles
+    from auditor.send.throttle import Throttles
     from benchmarks.legacy_throttle import LegacyThrottles
     from benchmarks.profiling import profile_audit
 

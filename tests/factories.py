@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from auditor.journal import JournalReader
 from auditor.model import Row, Status
+from auditor.store.journal import JournalReader
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 MASKED_AK = "AKID****WXYZ"

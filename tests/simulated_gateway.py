@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from auditor.model import Probe, Target
-from auditor.urn import FunctionUrn, parse_urn
+from auditor.source.urn import FunctionUrn, parse_urn
 from tests.clocks import VirtualTime
 
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -128,10 +128,10 @@ def run_fleet(
 ) -> list[str]:
     """Audit `functions` URNs against `gateway` on its virtual clock; the statuses of the
     rows, in order."""
-    from auditor.breaker import CredentialGuard
-    from auditor.retry import RetryPolicy
-    from auditor.runner import Runner
-    from auditor.throttle import Throttles
+    from auditor.send.breaker import CredentialGuard
+    from auditor.send.retry import RetryPolicy
+    from auditor.send.runner import Runner
+    from auditor.send.throttle import Throttles
 
     statuses: list[str] = [""] * functions
     clock = gateway.clock

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from auditor.audit import AuditResult, run_audit
-from auditor.auth import project_scope
 from auditor.config import Settings
-from auditor.inputs import InputSet, from_lines
-from auditor.journal import JournalReader, fingerprint
 from auditor.model import Probe, Row, Status
-from auditor.retry import RetryPolicy
-from auditor.runner import Runner
-from auditor.throttle import Throttles
-from auditor.urn import FunctionUrn
+from auditor.send.retry import RetryPolicy
+from auditor.send.runner import Runner
+from auditor.send.throttle import Throttles
+from auditor.service.auth import project_scope
+from auditor.source.inputs import InputSet, from_lines
+from auditor.source.urn import FunctionUrn
+from auditor.store.journal import JournalReader, fingerprint
 from tests.factories import PROJECT, ConcurrencySpy, WallClock, read_journal
 
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from auditor.client import DEFAULT_ENDPOINT
 from auditor.config import (
+    DEFAULT_ENDPOINT,
     DEFAULT_FAIL_ON,
     DEFAULT_IAM_ENDPOINT,
     Settings,

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from auditor.audit import AuditResult, default_name, report_paths, run_audit
-from auditor.auth import StaticToken
-from auditor.baseline import load_baseline
-from auditor.breaker import CredentialGuard
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG, Console
 from auditor.cli.discover_command import NO_SCOPES
+from auditor.cli.progress import summary_table, throttling_lines
 from auditor.cli.wiring import (
     api_client,
     credential_source,
@@ -26,23 +24,24 @@ from auditor.cli.wiring import (
     log_listings,
     settings_from,
 )
-from auditor.client import TracingClient
 from auditor.config import Settings
-from auditor.credential_sources import CredentialSource
-from auditor.discovery import Listing, entries
 from auditor.errors import UsageError
-from auditor.exemptions import load_exemptions
-from auditor.inputs import Entry, InputSet, read_inputs
-from auditor.journal import JournalReader, fingerprint
-from auditor.model import tracing_supported
-from auditor.progress import summary_table, throttling_lines
+from auditor.model import tracing_supported, utc_now
 from auditor.report.inventory import render_inventory
 from auditor.report.writers import write_atomically
-from auditor.retry import RetryPolicy
-from auditor.review import Review
-from auditor.rows import utc_now
-from auditor.runner import Runner
-from auditor.throttle import Throttles
+from auditor.send.breaker import CredentialGuard
+from auditor.send.retry import RetryPolicy
+from auditor.send.runner import Runner
+from auditor.send.throttle import Throttles
+from auditor.service.auth import StaticToken
+from auditor.service.client import TracingClient
+from auditor.service.credential_sources import CredentialSource
+from auditor.source.inputs import Entry, InputSet, read_inputs
+from auditor.source.listing import Listing, entries
+from auditor.store.journal import JournalReader, fingerprint
+from auditor.verdict.baseline import load_baseline
+from auditor.verdict.exemptions import load_exemptions
+from auditor.verdict.review import Review
 
 
 def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -292,6 +291,7 @@ async def audit_async(
                     retries=settings.retries, throttle_deadline=settings.throttle_deadline
                 ),
                 guard=CredentialGuard(settings.auth_failures),
+                expected_aks=settings.expected_tracing_aks,
             )
             result = await run_audit(
                 inputs,

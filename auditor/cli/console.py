@@ -9,8 +9,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from auditor.cli.progress import Progress
 from auditor.model import Row
-from auditor.progress import Progress
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}

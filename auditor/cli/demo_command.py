@@ -8,15 +8,15 @@ import signal
 import sys
 
 from auditor.audit import AuditResult, default_name, report_paths
-from auditor.auth import StaticToken
 from auditor.cli.audit_command import audit_async
 from auditor.cli.console import EXIT_OK, EXIT_SIGNAL, Console
+from auditor.cli.progress import summary_table
 from auditor.config import Settings, resolve_settings
-from auditor.credential_sources import CredentialSource
 from auditor.errors import UsageError
-from auditor.inputs import from_lines
-from auditor.progress import summary_table
-from auditor.rows import utc_now
+from auditor.model import utc_now
+from auditor.service.auth import StaticToken
+from auditor.service.credential_sources import CredentialSource
+from auditor.source.inputs import from_lines
 
 
 def demo_command(args: argparse.Namespace) -> int:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK
 from auditor.config import resolve_settings
-from auditor.diff import DiffResult, diff_reports
 from auditor.errors import UsageError
-from auditor.exemptions import load_exemptions
 from auditor.model import Change
+from auditor.report.diff import DiffResult, diff_reports
 from auditor.report.writers import write_reports
+from auditor.verdict.exemptions import load_exemptions
 
 SHOWN = 20  # changed URNs listed on the console per kind; the reports list them all
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK
 from auditor.cli.wiring import credential_source, discover, log_listings, settings_from
-from auditor.discovery import ListedFunction, Listing
 from auditor.errors import UsageError
 from auditor.model import tracing_supported
 from auditor.report.inventory import INVENTORY_SUFFIXES, inventory_format, render_inventory
 from auditor.report.writers import write_atomically
+from auditor.source.listing import ListedFunction, Listing
 
 NO_SCOPES = (
     "no projects to discover: give --project ID --region R (repeatable), "

@@ -8,7 +8,7 @@ from pathlib import Path
 from auditor.cli.console import EXIT_OK, LOG
 from auditor.config import resolve_settings
 from auditor.errors import UsageError
-from auditor.rebuild import rebuild_reports
+from auditor.report.rebuild import rebuild_reports
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -11,19 +11,20 @@ from typing import Any
 
 import aiohttp
 
-from auditor.breaker import CredentialGuard
 from auditor.cli.console import LOG
-from auditor.client import TracingClient
 from auditor.config import Settings, load_config, pair_scopes, resolve_settings
-from auditor.credential_sources import (
+from auditor.model import ProjectScope
+from auditor.send.breaker import CredentialGuard
+from auditor.send.discovery import Discoverer
+from auditor.send.retry import RetryPolicy
+from auditor.send.throttle import Throttles
+from auditor.service.client import TracingClient
+from auditor.service.credential_sources import (
     CredentialSource,
     choose_credentials,
     load_credentials_file,
 )
-from auditor.discovery import Discoverer, Listing
-from auditor.model import ProjectScope
-from auditor.retry import RetryPolicy
-from auditor.throttle import Throttles
+from auditor.source.listing import Listing
 
 CONNECTION_FLAGS = (
     "endpoint",

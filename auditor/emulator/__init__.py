@@ -1,8 +1,8 @@
 """The emulator wing: a local FunctionGraph for the demo, the integration tests and benchmarks.
 
 The real client runs against it on 127.0.0.1. It is a wing, not a stage: nothing in the audit
-pipeline imports it (only `cli.py`, for `auditor demo` and `auditor emulator`), and it imports
-nothing of the package but `auditor.urn`, `auditor.errors` and `auditor.signer`.
+pipeline imports it (only `auditor/cli/`, for `auditor demo` and `auditor emulator`), and it imports
+nothing of the package but `auditor.source.urn`, `auditor.errors` and `auditor.service.signer`.
 
     fleet.py   the deterministic fleet: `Fleet.generate` draws functions and their `Behaviour`s,
                and drifts them by `generation` (what changed: `Fleet.drift`, a `Drift`)

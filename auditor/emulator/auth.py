@@ -13,9 +13,9 @@ Signatures (every refusal is 401): the AK must be known (else `APIG.0301` "ak no
 not locked (`APIG.0307` "the access key is locked"); `X-Sdk-Date` within 15 minutes of the wall
 clock, `X-Project-Id` (when sent) equal to the path's project, a temporary AK's
 `X-Security-Token` (and no security token with a permanent AK), and the signature itself over
-the request as received (`auditor.signer.verify`). Every one of these failures for a known AK
-counts against it: 5 in a row lock it for `aksk_lock_s` seconds; an accepted request resets the
-count. Requests while it is locked neither count nor extend the lock.
+the request as received (`auditor.service.signer.verify`). Every one of these failures for a
+known AK counts against it: 5 in a row lock it for `aksk_lock_s` seconds; an accepted request
+resets the count. Requests while it is locked neither count nor extend the lock.
 
 `reject_projects` refuse every credential after all the checks above pass: 403 `FSS.0403` for a
 token, 401 `APIG.0301` "verify aksk signature fail" for a signature. The latter counts against
@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from auditor.emulator.config import EmulatorConfig
 from auditor.emulator.faults import Answer, error_body
 from auditor.emulator.stats import Stats
-from auditor.signer import parse_authorization, parse_sdk_date, verify
+from auditor.service.signer import parse_authorization, parse_sdk_date, verify
 
 AKSK_FAILURES_TO_LOCK = 5
 ANONYMOUS = "anonymous"

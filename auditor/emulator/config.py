@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from auditor.emulator.faults import Fault
 from auditor.emulator.ratelimit import SCOPES, RateSchedule, check_schedule
 from auditor.errors import InvalidUrn
-from auditor.urn import parse_urn
+from auditor.source.urn import parse_urn
 
 DEFAULT_TOKEN = "emulator-token"
 DEFAULT_AK = "EMULATORAK0123456789"

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from auditor.errors import InvalidUrn
-from auditor.urn import FunctionUrn, parse_urn
+from auditor.source.urn import FunctionUrn, parse_urn
 
 REGIONS: tuple[str, ...] = ("cn-north-4", "ap-southeast-1")
 PACKAGES: tuple[str, ...] = ("default", "payments", "etl")

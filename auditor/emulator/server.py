@@ -44,7 +44,7 @@ from auditor.emulator.iam import Iam, project_names
 from auditor.emulator.ratelimit import RateLimit
 from auditor.emulator.stats import Stats
 from auditor.errors import InvalidUrn
-from auditor.urn import FunctionUrn, parse_urn
+from auditor.source.urn import FunctionUrn, parse_urn
 
 __all__ = [
     "DEFAULT_TOKEN",

@@ -1,1 +1,9 @@
-"""Reports: pure tables and renderers, and the one writer module that touches the disk."""
+"""Stage 6, reports: pure tables and renderers, and the one writer module that touches the disk.
+
+tables.py       the run's tables for the renderers (counts, settings, throttling)
+json_render.py, csv_render.py, xlsx_render.py (+ xlsx_summary, xlsx_changes, xlsx_styles)
+inventory.py    the discovery inventory
+writers.py      the only module here that writes files (temp file, then `os.replace`)
+rebuild.py      reports again from a journal or a JSON report (`auditor report`)
+diff.py         two reports compared offline (`auditor diff`)
+"""

@@ -12,8 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from auditor.discovery import LISTING_FIELDS, ListedFunction, Listing
 from auditor.report.csv_render import escape_cell
+from auditor.source.listing import LISTING_FIELDS, ListedFunction, Listing
 
 INVENTORY_FORMATS: tuple[str, ...] = ("txt", "csv", "json")
 INVENTORY_COLUMNS: tuple[str, ...] = (*LISTING_FIELDS, "tracing_supported")

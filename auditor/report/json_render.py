@@ -14,7 +14,7 @@ _BATCH_ROWS = 512  # rows joined into one write
 
 def render_json(document: ReportDocument, stream: BinaryIO) -> None:
     """Write `{"schema_version", "tool", "run", "summary", "results": [...]}` to `stream`:
-    the head indented, then one compact row per line (`auditor.baseline` reads a report back
+    the head indented, then one compact row per line (`auditor.verdict.baseline` reads a report back
     a row at a time thanks to that layout)."""
     head = {
         "schema_version": SCHEMA_VERSION,

@@ -1,54 +1,38 @@
-"""Pure summaries of result rows and run facts: counts by status, project and region, the
-settings flattened for reading, throttling per endpoint; and their tables."""
+"""Pure tables of the run for the renderers: counts by status, project and region (from
+`auditor.verdict.summary`), the settings flattened for reading, throttling per scope.
+
+The summary types are re-exported here for the renderers."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from auditor.baseline import Comparison
-from auditor.exemptions import ExemptionReport
-from auditor.model import Row, Status
-from auditor.rows import row_json
+from auditor.model import Row
+from auditor.verdict.baseline import Comparison
+from auditor.verdict.exemptions import ExemptionReport
+from auditor.verdict.rows import row_json
+from auditor.verdict.summary import STATUS_ORDER, Summary, SummaryCounter, summarize
+
+__all__ = [
+    "STATUS_ORDER",
+    "EncodedRows",
+    "ReportDocument",
+    "Summary",
+    "SummaryCounter",
+    "summarize",
+]
 
 if TYPE_CHECKING:  # pandas loads only when a table is built (XLSX), not for a JSON-only run
     import pandas as pd
 
-STATUS_ORDER: tuple[Status, ...] = tuple(Status)
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Counts over all rows. Statuses appear in `STATUS_ORDER`; zero counts are left out."""
-
-    total: int
-    by_status: dict[str, int]
-    by_project: dict[str, dict[str, int]]
-    by_region: dict[str, dict[str, int]]
-    changes: dict[str, int] | None = None  # counts per change, with --baseline
-    exempt: int | None = None  # findings exempted, with --exemptions
-
-    def as_dict(self) -> dict[str, Any]:
-        document: dict[str, Any] = {
-            "total": self.total,
-            "by_status": self.by_status,
-            "by_project": self.by_project,
-            "by_region": self.by_region,
-        }
-        if self.changes is not None:
-            document["changes"] = self.changes
-        if self.exempt is not None:
-            document["exempt"] = self.exempt
-        return document
-
 
 @runtime_checkable
 class EncodedRows(Protocol):
-    """Rows that also come already encoded for the JSON report (`auditor.journal.JournalRows`
+    """Rows that also come already encoded for the JSON report (`auditor.store.journal.JournalRows`
     reads them from the journal, where they were written as the report writes them)."""
 
     def __iter__(self) -> Iterator[Row]: ...
@@ -75,46 +59,6 @@ class ReportDocument:
         if isinstance(self.rows, EncodedRows):
             return self.rows.json_lines()
         return (row_json(row).encode() for row in self.rows)
-
-
-class SummaryCounter:
-    """Counts rows by status, project and region as they come, in any order: a run keeps
-    counts, never its rows."""
-
-    def __init__(self) -> None:
-        self._by_status: Counter[Status] = Counter()
-        self._by_project: Counter[tuple[str, Status]] = Counter()
-        self._by_region: Counter[tuple[str, Status]] = Counter()
-
-    def add(self, row: Row) -> None:
-        status = row.status
-        self._by_status[status] += 1
-        self._by_project[row.project_id or "(invalid)", status] += 1
-        self._by_region[row.region or "(invalid)", status] += 1
-
-    def summary(self) -> Summary:
-        by_status = self._by_status
-        return Summary(
-            total=sum(by_status.values()),
-            by_status={s.value: by_status[s] for s in STATUS_ORDER if by_status[s]},
-            by_project=_nest(self._by_project),
-            by_region=_nest(self._by_region),
-        )
-
-
-def summarize(rows: Iterable[Row]) -> Summary:
-    """Count rows by status, by project × status and by region × status."""
-    counter = SummaryCounter()
-    for row in rows:
-        counter.add(row)
-    return counter.summary()
-
-
-def _nest(counts: Counter[tuple[str, Status]]) -> dict[str, dict[str, int]]:
-    nested: dict[str, dict[str, int]] = {}
-    for key in sorted({k for k, _ in counts}):
-        nested[key] = {s.value: counts[key, s] for s in STATUS_ORDER if counts[key, s]}
-    return nested
 
 
 def status_frame(summary: Summary) -> pd.DataFrame:

@@ -23,7 +23,6 @@ def render_xlsx(document: ReportDocument, stream: BinaryIO) -> None:
 
 Renderer = Callable[[ReportDocument, BinaryIO], None]
 RENDERERS: dict[str, Renderer] = {"json": render_json, "csv": render_csv, "xlsx": render_xlsx}
-FORMATS: tuple[str, ...] = ("xlsx", "csv", "json")
 
 
 def write_atomically(path: Path, render: Callable[[BinaryIO], None]) -> Path:

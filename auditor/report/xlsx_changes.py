@@ -18,11 +18,11 @@ from typing import Any
 
 import xlsxwriter
 
-from auditor.baseline import ChangeEntry, Comparison
-from auditor.exemptions import Exemption, ExemptionReport
 from auditor.model import Change, Status
 from auditor.report.tables import ReportDocument
 from auditor.report.xlsx_styles import Styles, print_setup, text_width
+from auditor.verdict.baseline import ChangeEntry, Comparison
+from auditor.verdict.exemptions import Exemption, ExemptionReport
 
 CHANGES_SHEET = "Changes"
 EXEMPTIONS_SHEET = "Exemptions"

@@ -10,6 +10,7 @@ from auditor.model import Change, Status
 
 STATUS_COLOURS: dict[str, str] = {
     Status.CONFIGURED: "#C6EFCE",
+    Status.UNEXPECTED_KEYS: "#F4B084",
     Status.MISSING_KEYS: "#FFEB9C",
     Status.FUNCTION_NOT_FOUND: "#D9D9D9",
     Status.AUTH_FAILED: "#FFC7CE",

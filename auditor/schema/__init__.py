@@ -1,8 +1,8 @@
 """The JSON Schema (draft 2020-12) of the JSON report, shipped with the package.
 
 `report.schema.json` describes exactly what `auditor.report.json_render` writes for a run of
-`auditor.audit` (or a report rebuilt by `auditor.rebuild`); the test suite validates every JSON
-report it produces against it, so the schema and the writer cannot drift apart unnoticed.
+`auditor.audit` (or a report rebuilt by `auditor.report.rebuild`); the test suite validates
+every JSON report it produces against it, so the schema and the writer cannot drift apart unnoticed.
 Consumers validate with any draft 2020-12 validator, e.g. `jsonschema`:
 
     jsonschema.Draft202012Validator(load_report_schema()).validate(report)

@@ -1,0 +1,249 @@
+"""Run an audit: a bounded pool of workers asks about each target and hands rows to a sink.
+
+The pool has `concurrency` workers sharing one iterator over the targets, so a million URNs
+cost a million rows and nothing more: no task, future or coroutine per URN. A target whose
+request was answered 429 is put back, to be asked again after its wait (`Retry-After`, else
+Huawei's 2-5 s), and the worker moves on to the next target: one throttled function never holds
+a worker, and never holds the others. Every target ends in exactly one `sink(index, row)` call,
+except those left when `stop` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import itertools
+import random
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from auditor.model import Probe, Row, Target, utc_now
+from auditor.send.breaker import CredentialGuard
+from auditor.send.request import Asking, Later, Request, RunTally, ask_once, guarded
+from auditor.send.retry import RetryPolicy
+from auditor.send.throttle import Throttles
+from auditor.service.answers import credentials_accepted, is_auth_failure
+from auditor.source.targets import Targets
+from auditor.source.urn import FunctionUrn
+from auditor.verdict.classify import classify
+from auditor.verdict.rows import invalid_row, result_row
+
+Sink = Callable[[int, Row], None]
+IDLE_POLL_S = 0.25  # a worker with nothing ready looks again this often for put-back targets
+
+
+class Prober(Protocol):
+    """What the runner needs of a client (`auditor.service.client.TracingClient` is one)."""
+
+    def endpoint(self, urn: FunctionUrn) -> str:
+        """The endpoint requests about `urn` go to."""
+
+    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
+        """The credential scopes requests about `urn` are sent under."""
+
+    def rate_scope(self, project_id: str) -> str:
+        """Whose rate limit requests in `project_id` count against (the gateway limits per
+        user: one token or access key serves many projects)."""
+
+    async def probe(self, urn: FunctionUrn) -> Probe:
+        """Ask once; never raise for an answer or a network failure."""
+
+    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
+        """Credentials tagged `rejected` were refused: True if fresh ones are worth a retry."""
+
+    async def preflight(self, urn: FunctionUrn) -> Probe:
+        """One cheap request in `urn`'s project that shows whether its credentials work."""
+
+
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """Everything an audit run is handed: the I/O, the policy and the clocks."""
+
+    prober: Prober
+    throttles: Throttles
+    concurrency: int = 32
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    now: Callable[[], datetime] = utc_now
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    grace: float = 2.0
+    guard: CredentialGuard = field(default_factory=CredentialGuard)
+    expected_aks: frozenset[str] | None = None  # the APM key policy (`expected_tracing_aks`)
+
+    async def run(
+        self,
+        targets: Sequence[Target],
+        sink: Sink,
+        *,
+        skip: Callable[[int], bool] = lambda index: False,
+        stop: asyncio.Event | None = None,
+    ) -> RunTally:
+        """Audit `targets` (indices for which `skip` is true are left out) into `sink`."""
+        tally = RunTally()
+        invalid = set(_invalid_indices(targets))
+        for index in sorted(invalid):
+            if not skip(index):
+                sink(index, invalid_row(targets[index]))
+        # Targets are taken one at a time as workers free up: a compact `Targets` builds
+        # each (and parses its URN) only then.
+        pending: Iterator[tuple[int, Target]] = (
+            (index, targets[index])
+            for index in range(len(targets))
+            if not (index in invalid or skip(index))
+        )
+        backlog = _Backlog(pending, self.sleep)
+        stop = stop or asyncio.Event()
+        workers = [
+            asyncio.create_task(self._worker(backlog, sink, tally, stop))
+            for _ in range(max(1, self.concurrency))
+        ]
+        everyone = asyncio.gather(*workers)
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([everyone, stopped], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]  # gather's future and a task mix fine at run time
+            if not everyone.done():
+                # Stopped: requests in flight get a short grace to land; the rest are abandoned.
+                await asyncio.wait([everyone], timeout=self.grace)
+        finally:
+            stopped.cancel()
+            for worker in workers:
+                worker.cancel()
+            # Let cancelled workers unwind now, and collect the gathered outcome so asyncio
+            # never logs an exception nobody retrieved.
+            outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            if not everyone.cancelled():
+                everyone.exception()
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome  # a bug in a worker: surface it
+        return tally
+
+    async def _worker(
+        self, backlog: _Backlog, sink: Sink, tally: RunTally, stop: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            # The common case takes no await: the next target is ready.
+            item = backlog.ready() or await backlog.take(stop)
+            if item is None:
+                return
+            index, target, asking = item
+            urn = target.parsed
+            assert urn is not None
+            prober = self.prober
+            request = Request(
+                prober.endpoint(urn),
+                prober.rate_scope(urn.project_id),
+                prober.scopes(urn),
+                functools.partial(prober.probe, urn),
+                functools.partial(prober.refresh, urn),
+            )
+            answer = await ask_once(self, request, tally, asking)
+            if isinstance(answer, Later):
+                backlog.put_back(answer.wait_s, index, target, asking)
+                continue
+            sink(
+                index,
+                result_row(
+                    target,
+                    answer.probe,
+                    classify(answer.probe, self.expected_aks),
+                    attempts=answer.attempts,
+                    elapsed_ms=answer.elapsed_ms,
+                    checked_at=self.now(),
+                ),
+            )
+
+    async def preflight(self, urns: Sequence[FunctionUrn]) -> tuple[dict[str, str], RunTally]:
+        """One cheap request per project (the first URN of each) to check its credentials,
+        under the same guard as the audit. Returns a verdict per project id."""
+        tally = RunTally()
+        first: dict[str, FunctionUrn] = {}
+        for urn in urns:
+            first.setdefault(urn.project_id, urn)
+
+        async def check(urn: FunctionUrn) -> tuple[str, str]:
+            prober = self.prober
+            request = Request(
+                prober.endpoint(urn),
+                prober.rate_scope(urn.project_id),
+                prober.scopes(urn),
+                functools.partial(prober.preflight, urn),
+                functools.partial(prober.refresh, urn),
+            )
+            sent = await guarded(self, request, tally)
+            probe = sent.probe
+            if credentials_accepted(probe):
+                return urn.project_id, "ok"
+            detail = " ".join(p for p in (probe.error_code, probe.error_msg) if p)
+            if is_auth_failure(probe):
+                return urn.project_id, f"refused: {detail or f'HTTP {probe.http_status}'}"
+            return urn.project_id, f"unknown: {detail or f'HTTP {probe.http_status}'}"
+
+        verdicts = await asyncio.gather(*(check(urn) for urn in first.values()))
+        return dict(sorted(verdicts)), tally
+
+
+class _Backlog:
+    """The targets still to ask: the input order first, and targets put back after a 429,
+    each ready again at its own time (a heap on the loop clock)."""
+
+    def __init__(
+        self,
+        pending: Iterator[tuple[int, Target]],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self._pending: Iterator[tuple[int, Target]] | None = pending
+        self._later: list[tuple[float, int, int, Target, Asking]] = []
+        self._order = itertools.count()  # ties on the heap never compare targets
+        self._sleep = sleep
+
+    def put_back(self, wait_s: float, index: int, target: Target, asking: Asking) -> None:
+        ready_at = asyncio.get_running_loop().time() + wait_s
+        heapq.heappush(self._later, (ready_at, next(self._order), index, target, asking))
+
+    def ready(self) -> tuple[int, Target, Asking] | None:
+        """A target to ask now without waiting, if there is one."""
+        later = self._later
+        if later and later[0][0] <= asyncio.get_running_loop().time():
+            _, _, index, target, asking = heapq.heappop(later)
+            return index, target, asking
+        if self._pending is not None:
+            item = next(self._pending, None)
+            if item is not None:
+                return item[0], item[1], Asking()
+            self._pending = None
+        return None
+
+    async def take(self, stop: asyncio.Event) -> tuple[int, Target, Asking] | None:
+        """The next target to ask: one put back whose wait is over, else the next new one;
+        None when there is nothing left (or the run is stopping)."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            later = self._later
+            if later and later[0][0] <= loop.time():
+                _, _, index, target, asking = heapq.heappop(later)
+                return index, target, asking
+            if self._pending is not None:
+                # Single-threaded event loop: `next()` on the shared generator is never
+                # re-entered.
+                item = next(self._pending, None)
+                if item is not None:
+                    return item[0], item[1], Asking()
+                self._pending = None
+            if not later:
+                return None
+            # Only put-back targets are left: wait for the first, looking again now and then
+            # in case another worker puts back one that is ready sooner.
+            await self._sleep(min(IDLE_POLL_S, max(0.0, later[0][0] - loop.time())))
+        return None
+
+
+def _invalid_indices(targets: Sequence[Target]) -> Iterable[int]:
+    """The indices of the entries that are not URNs, without building every target when the
+    input set knows them."""
+    if isinstance(targets, Targets):
+        return targets.invalid_indices()
+    return [index for index, target in enumerate(targets) if target.parsed is None]

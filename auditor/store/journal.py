@@ -1,0 +1,283 @@
+"""The journal: one JSON line per finished target, appended as results arrive.
+
+The first line is a header naming the run and a fingerprint of its inputs; each further line is
+a result row plus its target index (`i`); a resumed run adds a `resumed_at` marker line. Lines
+reach the OS at once, or (in an audit, `defer` given) the lines of one event-loop turn together
+at the start of the next turn, so a killed process loses only the requests it had in flight and
+the answers of its last few milliseconds (which `--resume` asks again); fsync runs in small
+batches, so a machine crash loses at most the last batch.
+Rows hold no secret (the AK is already masked), so neither does the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from auditor.errors import InputError
+from auditor.model import Row
+from auditor.verdict.rows import from_record, row_json
+
+JOURNAL_VERSION = 1
+# One encoder for every line (`json.dumps` with options builds one per call). ASCII escapes are
+# faster to write than UTF-8 here, and keep U+2028 and friends out of the raw lines.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def fingerprint(urns: Iterable[str]) -> str:
+    """A digest of the distinct input entries (their text), in order: two runs over one input
+    set match."""
+    digest = hashlib.sha256()
+    for urn in urns:
+        digest.update(urn.encode("utf-8", "surrogateescape"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+class Journal:
+    """Appends result lines to a journal file; use as a context manager.
+
+    A new journal starts with `header`; `resume=True` continues an existing one after its last
+    whole line (a torn last line from a crash is cut off) with a `resumed_at` marker.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        header: dict[str, Any],
+        *,
+        resume: bool = False,
+        batch_rows: int = 1024,
+        batch_seconds: float = 0.5,
+        defer: Callable[[Callable[[], None]], object] | None = None,
+    ) -> None:
+        self.path = path
+        self._batch_rows = batch_rows
+        self._batch_seconds = batch_seconds
+        # `defer(flush)` runs `flush` soon (an event loop's `call_soon`): the lines recorded
+        # until then go to the OS in one write(2), not one each. Without it, each line at once.
+        self._defer = defer
+        self._pending: list[str] = []
+        self._failed: OSError | None = None  # a deferred write that failed, raised on next use
+        if resume:
+            _cut_torn_tail(path)
+        # Unbuffered: lines go to the OS in one write(2) each time, with no buffer to flush.
+        self._stream = path.open("ab" if resume else "wb", buffering=0)
+        self._position = self._stream.seek(0, os.SEEK_END)
+        self.opened_at = self._position  # lines from here on were written by this run
+        self._unsynced = 0
+        self._last_sync = time.monotonic()
+        if resume:
+            self._write({"resumed_at": header.get("started_at", "")})
+        else:
+            self._write({"journal": JOURNAL_VERSION, **header})
+        self.sync()
+
+    def record(self, index: int, row: Row) -> int:
+        """Append one finished target; return the line's offset in the file (where
+        `JournalRows` reads it back). Synced to disk every few rows or fraction of a second."""
+        if self._failed is not None:
+            raise self._failed
+        # `{"i": index, **record}` without a second dict: the record's own braces are reused.
+        line = f'{{"i":{index:d},{row_json(row)[1:]}\n'
+        offset = self._position
+        self._position += len(line)  # ASCII: as many bytes as characters
+        self._unsynced += 1
+        if self._defer is None:
+            self._write_out(line)
+            self._sync_if_due()
+        else:
+            if not self._pending:
+                self._defer(self._flush)
+            self._pending.append(line)
+        return offset
+
+    def sync(self) -> None:
+        """Make everything written so far survive a machine crash."""
+        os.fsync(self._stream.fileno())
+        self._unsynced = 0
+        self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        if not self._stream.closed:
+            try:
+                self._flush()
+                if self._failed is not None:
+                    raise self._failed
+                self.sync()
+            finally:
+                self._stream.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _flush(self) -> None:
+        """Write the deferred lines (a no-op once closed, or when there are none)."""
+        if not self._pending or self._stream.closed:
+            return
+        lines = "".join(self._pending)
+        self._pending.clear()
+        try:
+            self._write_out(lines)
+            self._sync_if_due()
+        except OSError as exc:  # raised from the next record() or close(), not lost in a callback
+            self._failed = exc
+
+    def _sync_if_due(self) -> None:
+        if (
+            self._unsynced >= self._batch_rows
+            or time.monotonic() - self._last_sync >= self._batch_seconds
+        ):
+            self.sync()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = _ENCODER.encode(record) + "\n"
+        self._position += len(line)  # ASCII: as many bytes as characters
+        self._write_out(line)
+
+    def _write_out(self, text: str) -> None:
+        data = memoryview(text.encode("ascii"))
+        while data:
+            data = data[self._stream.write(data) :]  # a regular file takes all, but be sure
+
+
+class JournalReader:
+    """A journal's header (read and checked when opened) and its rows, one at a time, with
+    the offset of each line: a million-row journal is never held whole."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.skipped_lines = 0
+        with _open(path) as stream:
+            header = _load(stream.readline().decode("utf-8", "replace"))
+        if header is None or "journal" not in header:
+            raise InputError(f"{path}: not an auditor journal (no header line)")
+        self.header: dict[str, Any] = header
+
+    def records(self) -> Iterator[tuple[int, int, Row]]:
+        """`(target index, line offset, row)` of each result line, in file order; a torn or
+        unreadable line is skipped and counted in `skipped_lines`."""
+        self.skipped_lines = 0
+        with _open(self.path) as stream:
+            offset = len(stream.readline())
+            for line in stream:
+                at, offset = offset, offset + len(line)
+                if not line.endswith(b"\n"):
+                    # Torn by a crash: a resumed journal is cut here, so this line is not kept.
+                    self.skipped_lines += 1
+                    continue
+                record = _load(line.decode("utf-8", "replace"))
+                if record is None or ("i" not in record and "resumed_at" not in record):
+                    self.skipped_lines += 1
+                elif "i" in record:
+                    try:
+                        yield int(record["i"]), at, from_record(record)
+                    except (KeyError, TypeError, ValueError):
+                        self.skipped_lines += 1
+
+
+def _open(path: Path) -> BinaryIO:
+    """Open a journal for reading; a missing or unreadable file is an `InputError`."""
+    try:
+        return path.open("rb", buffering=_READ_BUFFER)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such journal") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+_READ_BUFFER = 1 << 20
+
+
+class JournalRows:
+    """A run's rows in target order, read back from its journal at the offsets the run noted
+    (`offsets[i]` is target i's line, or -1 when it has none): the rows of a million-URN run
+    are written into the reports without being held in memory.
+
+    Each iteration reads the file afresh. `mark` (the review's change and exempt marks) is
+    applied to every row read. Lines this run wrote (from `raw_from` on) already hold the
+    report's row: without marks, `json_lines` copies them rather than decode and re-encode.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        offsets: array[int],
+        *,
+        mark: Callable[[Row], Row] | None = None,
+        raw_from: int | None = None,
+    ) -> None:
+        self.path = path
+        self._offsets = offsets
+        self._mark = mark
+        self._raw_from = raw_from
+        self._count = sum(1 for offset in offsets if offset >= 0)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Row]:
+        mark = self._mark
+        for _, line in self._lines():
+            row = from_record(json.loads(line))
+            yield row if mark is None else mark(row)
+
+    def json_lines(self) -> Iterator[bytes]:
+        """Each row as the JSON report writes it (compact, one object, no newline)."""
+        raw_from = self._raw_from if self._mark is None else None
+        for offset, line in self._lines():
+            if raw_from is not None and offset >= raw_from:
+                # `{"i":N,"urn":...}\n` -> `{"urn":...}`: N is a number, so its comma is first.
+                yield b"{" + line[line.index(b",") + 1 :].rstrip(b"\n")
+            else:
+                row = from_record(json.loads(line))
+                yield row_json(row if self._mark is None else self._mark(row)).encode()
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """`(offset, line)` of each placed row, in target order."""
+        # Rows finish out of order, but never far from it: most seeks stay inside the buffer.
+        with _open(self.path) as stream:
+            for offset in self._offsets:
+                if offset >= 0:
+                    stream.seek(offset)
+                    yield offset, stream.readline()
+
+
+def _load(line: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Cut a last line that has no newline (a write torn by a crash) so appends start clean."""
+    with path.open("rb+") as stream:
+        size = stream.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        stream.seek(size - 1)
+        if stream.read(1) == b"\n":
+            return
+        chunk = 64 * 1024
+        position = size
+        while position > 0:
+            start = max(0, position - chunk)
+            stream.seek(start)
+            data = stream.read(position - start)
+            cut = data.rfind(b"\n")
+            if cut >= 0:
+                stream.truncate(start + cut + 1)
+                return
+            position = start
+        stream.truncate(0)

@@ -1,0 +1,78 @@
+"""Counts of result rows by status, project and region: the summary every report and the
+console show. A run keeps these counts, never its rows."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.model import Row, Status
+
+STATUS_ORDER: tuple[Status, ...] = tuple(Status)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts over all rows. Statuses appear in `STATUS_ORDER`; zero counts are left out."""
+
+    total: int
+    by_status: dict[str, int]
+    by_project: dict[str, dict[str, int]]
+    by_region: dict[str, dict[str, int]]
+    changes: dict[str, int] | None = None  # counts per change, with --baseline
+    exempt: int | None = None  # findings exempted, with --exemptions
+
+    def as_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "total": self.total,
+            "by_status": self.by_status,
+            "by_project": self.by_project,
+            "by_region": self.by_region,
+        }
+        if self.changes is not None:
+            document["changes"] = self.changes
+        if self.exempt is not None:
+            document["exempt"] = self.exempt
+        return document
+
+
+class SummaryCounter:
+    """Counts rows by status, project and region as they come, in any order: a run keeps
+    counts, never its rows."""
+
+    def __init__(self) -> None:
+        self._by_status: Counter[Status] = Counter()
+        self._by_project: Counter[tuple[str, Status]] = Counter()
+        self._by_region: Counter[tuple[str, Status]] = Counter()
+
+    def add(self, row: Row) -> None:
+        status = row.status
+        self._by_status[status] += 1
+        self._by_project[row.project_id or "(invalid)", status] += 1
+        self._by_region[row.region or "(invalid)", status] += 1
+
+    def summary(self) -> Summary:
+        by_status = self._by_status
+        return Summary(
+            total=sum(by_status.values()),
+            by_status={s.value: by_status[s] for s in STATUS_ORDER if by_status[s]},
+            by_project=_nest(self._by_project),
+            by_region=_nest(self._by_region),
+        )
+
+
+def summarize(rows: Iterable[Row]) -> Summary:
+    """Count rows by status, by project × status and by region × status."""
+    counter = SummaryCounter()
+    for row in rows:
+        counter.add(row)
+    return counter.summary()
+
+
+def _nest(counts: Counter[tuple[str, Status]]) -> dict[str, dict[str, int]]:
+    nested: dict[str, dict[str, int]] = {}
+    for key in sorted({k for k, _ in counts}):
+        nested[key] = {s.value: counts[key, s] for s in STATUS_ORDER if counts[key, s]}
+    return nested
