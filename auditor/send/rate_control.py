@@ -36,7 +36,8 @@ from dataclasses import dataclass
 
 HISTORY_S = 3.0  # sends and answers are remembered this long
 GROW_EVERY_S = 0.025  # the rate follows its curve in steps this far apart
-BETA = 0.9  # after a throttle the rate drops to this share of the proven limit
+BETA = 0.9  # after a throttle the rate drops to this share of the proven limit ...
+BETA_AGAIN = 0.97  # ... or this share, when a probe found the same limit again
 CUBIC_C = 0.4  # botocore's scale of the cubic curve, in requests/s per s³ ...
 CUBIC_SCALE = 10.0  # ... for a limit this high; higher limits scale it (a share per s³)
 HOLD_S = 1.0  # the first hold on a learned limit before probing above it
@@ -340,7 +341,8 @@ class RateController:
         last = self._curve
         again = last is not _NO_CURVE and abs(limit - last.w_max) <= SAME_LIMIT * limit
         hold = min(MAX_HOLD_S, last.hold * 2) if again else HOLD_S
-        start = max(MIN_RATE, BETA * limit)
+        # The same limit found again by a probe: it is known well, so the cut is gentle.
+        start = max(MIN_RATE, (BETA_AGAIN if again else BETA) * limit)
         if self.ceiling is not None:
             start = min(start, self.ceiling)
         c = CUBIC_C * max(1.0, limit / CUBIC_SCALE)
