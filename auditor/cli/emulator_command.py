@@ -49,6 +49,7 @@ def emulator_command(args: argparse.Namespace) -> int:
 
     # Even a test server's custom token is not echoed; only the well-known default is.
     shown_token = DEFAULT_TOKEN if config.token == DEFAULT_TOKEN else "<your --token>"
+    apm_ak, apm_sk = next(iter(config.apm_keys.items()))
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -68,6 +69,7 @@ def emulator_command(args: argparse.Namespace) -> int:
                     f"HUAWEICLOUD_PASSWORD={DEFAULT_PASSWORD} "
                     f"HUAWEICLOUD_DOMAIN_NAME={DEFAULT_DOMAIN} "
                     f"auditor audit URNS.txt --endpoint {url} --iam-endpoint {url}\n"
+                    f"APM keys for auditor fix: AUDITOR_APM_AK={apm_ak} AUDITOR_APM_SK={apm_sk}\n"
                     f"{describe(config.limit_schedule, config.rate_limit_scope)}",
                     flush=True,
                 )
@@ -101,6 +103,7 @@ def emulator_config(args: argparse.Namespace, fleet: Fleet) -> EmulatorConfig:
             retry_after_s=args.retry_after,
             reject_projects=frozenset(args.reject_project),
             token_lifetime_requests=args.token_lifetime_requests,
+            mask_apm_sks=args.mask_apm_sk,
         )
     except ValueError as exc:
         raise UsageError(f"emulator: {exc}") from None

@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--retry-after", type=float, default=1.0, help="Retry-After of fss_429_retry_after (1)"
     )
+    emulator.add_argument(
+        "--mask-apm-sk",
+        action="store_true",
+        help="the APM key listing shows each SK masked, as Huawei's docs example does",
+    )
     add_console_options(emulator)
 
     discover = commands.add_parser(

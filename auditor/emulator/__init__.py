@@ -11,17 +11,24 @@ nothing of the package but `auditor.source.urn`, `auditor.errors` and `auditor.s
     ratelimit.py  the gateway's sliding 1 s window per user or project, its limit following
                   a schedule (`RateLimit`, `parse_schedule`)
     config.py  `EmulatorConfig` and the well-known credentials it accepts (`DEFAULT_TOKEN`, ...)
+               and the APM keys it lists (`DEFAULT_APM_AK`, `DEFAULT_APM_SK`)
     auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks
     iam.py     IAM's `POST /v3/auth/tokens`: project-scoped tokens for a user's password
+    tracing.py each function's tracing settings: the GET's answer, UpdateTracing's changes
+               (`TracingSettings`)
+    apm.py     the APM service's key listing, `GET /v1/apm2/access-keys`
     stats.py   the `Stats` the server keeps, also served at `GET /_emulator/stats` for a
                measured run in another process
     server.py  the APIs on aiohttp.web (`create_app`, `running_emulator`)
 
-Everything it serves is a pure function of `Fleet.generate`'s arguments and the `EmulatorConfig`.
+Everything it serves is a pure function of `Fleet.generate`'s arguments, the `EmulatorConfig`
+and the UpdateTracing requests it has accepted.
 """
 
 from auditor.emulator.config import (
     DEFAULT_AK,
+    DEFAULT_APM_AK,
+    DEFAULT_APM_SK,
     DEFAULT_DOMAIN,
     DEFAULT_PASSWORD,
     DEFAULT_SK,
@@ -66,6 +73,8 @@ from auditor.emulator.stats import Stats
 __all__ = [
     "ADDED_SHARE",
     "DEFAULT_AK",
+    "DEFAULT_APM_AK",
+    "DEFAULT_APM_SK",
     "DEFAULT_DOMAIN",
     "DEFAULT_MIX",
     "DEFAULT_PASSWORD",

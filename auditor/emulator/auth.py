@@ -22,6 +22,9 @@ token, 401 `APIG.0301` "verify aksk signature fail" for a signature. The latter 
 the AK like any failed signature: a client that keeps knocking on a refusing project can lock
 its access key for every project, which is what a careful auditor must never do.
 
+`CredentialCheck.check_account` judges a request to an account-wide API (the APM key listing) the
+same way, the project taken from `X-Project-Id` or the token.
+
 `CredentialCheck.holder` names whose credentials a request presents, without judging them, for
 the gateway's per-user rate limit: an IAM token's user, any other token, a signature's AK, or
 "anonymous".
@@ -135,15 +138,48 @@ class CredentialCheck:
         `url` is the URL as received (`str(request.url)`), `headers` the received headers.
         """
         received = {name.lower(): value for name, value in headers.items()}
-        if "x-auth-token" in received:
-            refusal = self._check_token(received["x-auth-token"], project_id)
-        elif "authorization" in received:
-            refusal = self._check_signature(project_id, method, url, received, body, now)
-        else:
-            refusal = NO_CREDENTIALS
+        refusal = self._judge(project_id, method, url, received, body, now)
         if refusal is not None:
             self._stats.auth_failures_by_project[project_id] += 1
         return refusal
+
+    def check_account(
+        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, now: float
+    ) -> Answer | None:
+        """`check` for an account-wide API (APM), whose path names no project.
+
+        The project is the request's `X-Project-Id`, else its token's own; credentials good
+        for every project (the config's `token`, a signature without `X-Project-Id`) need none.
+        A refusal is counted under that project, or not at all without one.
+        """
+        received = {name.lower(): value for name, value in headers.items()}
+        project_id = received.get("x-project-id", "").strip() or self._token_project(received)
+        refusal = self._judge(project_id or "", method, url, received, body, now)
+        if refusal is not None and project_id:
+            self._stats.auth_failures_by_project[project_id] += 1
+        return refusal
+
+    def _token_project(self, received: Mapping[str, str]) -> str | None:
+        token = received.get("x-auth-token")
+        if token is None:
+            return None
+        issued = self._issued.get(token)
+        return issued.project_id if issued is not None else self._scoped.get(token)
+
+    def _judge(
+        self,
+        project_id: str,
+        method: str,
+        url: str,
+        received: Mapping[str, str],
+        body: bytes,
+        now: float,
+    ) -> Answer | None:
+        if "x-auth-token" in received:
+            return self._check_token(received["x-auth-token"], project_id)
+        if "authorization" in received:
+            return self._check_signature(project_id, method, url, received, body, now)
+        return NO_CREDENTIALS
 
     def _check_token(self, token: str, project_id: str) -> Answer | None:
         issued = self._issued.get(token)

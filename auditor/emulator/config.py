@@ -1,7 +1,8 @@
 """`EmulatorConfig`: the emulator's knobs, and the well-known credentials it accepts by default.
 
 The defaults answer at once, never throttle, inject no fault, and accept `DEFAULT_TOKEN` for
-every project, `DEFAULT_AK`/`DEFAULT_SK` signatures, and `DEFAULT_USER`'s password at IAM.
+every project, `DEFAULT_AK`/`DEFAULT_SK` signatures, and `DEFAULT_USER`'s password at IAM; the
+APM service lists one key pair, `DEFAULT_APM_AK`/`DEFAULT_APM_SK` (what `auditor fix` sets).
 These are test credentials for a loopback server, public by design.
 """
 
@@ -21,10 +22,19 @@ DEFAULT_SK = "emulator-secret-key-0123456789abcdef"
 DEFAULT_USER = "auditor"
 DEFAULT_PASSWORD = "emulator-password"
 DEFAULT_DOMAIN = "emulator-domain"
+# Lower case, as the keys in APM's docs are, keeps it apart from every fleet function's tracing AK
+# (`Fleet.tracing_ak`: capitals and digits), so a policy expecting only this AK flags them all.
+DEFAULT_APM_AK = "emulatorapmak0000001"
+DEFAULT_APM_SK = "emulatorapmsecretkey0123456789abcdef"
+MAX_APM_KEYS = 2  # the APM console creates at most two key pairs per account
 
 
 def _default_access_keys() -> dict[str, str]:
     return {DEFAULT_AK: DEFAULT_SK}
+
+
+def _default_apm_keys() -> dict[str, str]:
+    return {DEFAULT_APM_AK: DEFAULT_APM_SK}
 
 
 def _default_users() -> dict[str, tuple[str, str]]:
@@ -47,6 +57,10 @@ class EmulatorConfig:
       `token_lifetime_requests` FunctionGraph requests made with them, whichever comes first.
     - `reject_projects` refuse every credential, however valid (IAM still issues tokens for them:
       it is FunctionGraph that says no).
+
+    APM: `apm_keys` (AK -> SK, at most `MAX_APM_KEYS`) are the account's APM access keys,
+    listed by `GET /v1/apm2/access-keys` (see `auditor.emulator.apm`); with `mask_apm_sks` the
+    listing shows each SK masked, as the example in Huawei's docs does, so a client cannot use it.
 
     Rate limit (see `auditor.emulator.ratelimit`), checked before the credentials are: at most
     `rate_limit` requests admitted in any sliding 1 s window, or a limit that changes over time
@@ -82,6 +96,8 @@ class EmulatorConfig:
     users: Mapping[str, tuple[str, str]] = field(default_factory=_default_users)
     token_lifetime_requests: int | None = None
     token_lifetime_s: float = 86400.0
+    apm_keys: Mapping[str, str] = field(default_factory=_default_apm_keys)
+    mask_apm_sks: bool = False
 
     def __post_init__(self) -> None:
         # Plain strings are accepted for faults (as a config file would give them).
@@ -156,3 +172,8 @@ class EmulatorConfig:
             raise ValueError("token_lifetime_requests must be >= 1 or None")
         if not self.token_lifetime_s > 0:
             raise ValueError("token_lifetime_s must be > 0")
+        self.apm_keys = dict(self.apm_keys)
+        if not all(self.apm_keys) or not all(self.apm_keys.values()):
+            raise ValueError("apm_keys: an AK or SK must not be empty")
+        if len(self.apm_keys) > MAX_APM_KEYS:
+            raise ValueError(f"apm_keys: APM allows at most {MAX_APM_KEYS} key pairs per account")

@@ -261,7 +261,10 @@ class Fleet:
         return self._by_unqualified.get(unqualified_urn)
 
     def tracing_ak(self, function: EmulatedFunction) -> str:
-        """The 20-character AK the API reports for a CONFIGURED function (stable per seed)."""
+        """The 20-character AK the API reports for a CONFIGURED function (stable per seed).
+
+        Capitals and digits only, so never the emulator's APM key (`DEFAULT_APM_AK` is lower
+        case): until a function is updated, its AK is one a key policy does not expect."""
         return derived_key("ak", self.seed, function.urn.unqualified, 20)
 
     def __len__(self) -> int:

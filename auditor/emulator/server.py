@@ -1,12 +1,15 @@
-"""The emulator's HTTP side: the tracing, ListFunctions and IAM token APIs on aiohttp.web.
+"""The emulator's HTTP side: the tracing (GET and UpdateTracing's PUT), ListFunctions, IAM token
+and APM key listing APIs on aiohttp.web.
 
 It answers the way the public docs say the service does (status, `error_code`, `X-Request-Id`),
 including the awkward cases: stale inventories, empty keys, throttling, rejected credentials.
-Credentials are checked by `auth.CredentialCheck`; `POST /v3/auth/tokens` is `iam.Iam`'s.
-Everything it serves is a pure function of the `Fleet` and the `EmulatorConfig`; `Fault`s from
-`EmulatorConfig.faults` and `EmulatorConfig.function_faults` then make tracing answers misbehave.
-Before all that, the gateway's rate limit (`ratelimit.RateLimit`, per user or per project, its
-limit following a schedule) may answer 429 `APIG.0308`.
+Credentials are checked by `auth.CredentialCheck`; `POST /v3/auth/tokens` is `iam.Iam`'s,
+`GET /v1/apm2/access-keys` is `apm`'s, and the tracing settings, which UpdateTracing changes, are
+`tracing.TracingSettings`. Everything it serves is a pure function of the `Fleet`, the
+`EmulatorConfig` and the updates received; `Fault`s from `EmulatorConfig.faults` and
+`EmulatorConfig.function_faults` then make tracing GET answers misbehave. Before all that, the
+gateway's rate limit (`ratelimit.RateLimit`, per user or per project, its limit following a
+schedule) may answer 429 `APIG.0308`.
 
 Besides the Huawei API it serves, without authentication, `GET /_emulator/stats` (what it has
 seen, as JSON) and `POST /_emulator/stats/reset`, so that tests and benchmarks can measure an
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from auditor.emulator.apm import access_keys_answer
 from auditor.emulator.auth import CredentialCheck, utc_now
 from auditor.emulator.config import DEFAULT_TOKEN, EmulatorConfig
 from auditor.emulator.faults import (
@@ -43,6 +47,7 @@ from auditor.emulator.fleet import Behaviour, EmulatedFunction, Fleet
 from auditor.emulator.iam import Iam, project_names
 from auditor.emulator.ratelimit import RateLimit
 from auditor.emulator.stats import Stats
+from auditor.emulator.tracing import UPDATED, TracingSettings
 from auditor.errors import InvalidUrn
 from auditor.source.urn import FunctionUrn, parse_urn
 
@@ -60,7 +65,6 @@ __all__ = [
 MAX_ITEMS = 400
 LAST_MODIFIED = "2024-01-01T00:00:00+08:00"
 
-_NOT_FOUND = (404, error_body("FSS.1051", "Not found the function"))
 _NO_API = (
     404,
     error_body("APIG.0101", "The API does not exist or has not been published in the environment."),
@@ -68,21 +72,6 @@ _NO_API = (
 _NO_EMULATOR_ROUTE = {
     "error": "no such emulator route: use GET /_emulator/stats or POST /_emulator/stats/reset"
 }
-
-
-def _tracing_answer(fleet: Fleet, function: EmulatedFunction) -> Answer:
-    match function.behaviour:
-        case Behaviour.CONFIGURED:
-            ak = fleet.tracing_ak(function)
-            return 200, json.dumps({"tracing_ak": ak, "tracing_sk": "******"}).encode()
-        case Behaviour.EMPTY_AK:
-            return 200, json.dumps({"tracing_ak": "", "tracing_sk": ""}).encode()
-        case Behaviour.MISSING_KEYS:
-            return 404, error_body("FSS.0404", "can not find tracing aksk")
-        case Behaviour.DELETED:
-            return _NOT_FOUND
-        case Behaviour.SERVER_ERROR:
-            return 500, error_body("FSS.0500", "internal error")
 
 
 def _listing_item(function: EmulatedFunction) -> str:
@@ -108,16 +97,20 @@ def create_app(
 ) -> web.Application:
     """An aiohttp application serving `fleet`; every API request is recorded in `stats`.
 
-    A tracing request meets, in order: the rate limit, authentication, its function's fault,
-    a per-run fault, then the function's normal answer. ListFunctions gets no faults, but
-    shares the rate limit's window. `clock` is the event loop's by default (tests pass a fake).
-    `POST /v3/auth/tokens` (IAM) is neither rate-limited nor faulted, and its tokens are
-    honoured by the FunctionGraph routes of this app only.
+    A tracing GET meets, in order: the rate limit, authentication, its function's fault,
+    a per-run fault, then the function's answer. UpdateTracing (the PUT) meets the same rate
+    limit and authentication, then changes the function's settings; no fault is injected into
+    it. ListFunctions gets no faults, but shares the rate limit's window. `clock` is the event
+    loop's by default (tests pass a fake). `POST /v3/auth/tokens` (IAM) is neither rate-limited
+    nor faulted, and its tokens are honoured by the FunctionGraph and APM routes of this app
+    only. `GET /v1/apm2/access-keys` (APM, another service's gateway) is authenticated, but
+    neither rate-limited nor faulted.
     `/_emulator/*` is neither limited, authenticated, delayed nor counted.
     """
     config = config or EmulatorConfig()
     stats = stats if stats is not None else Stats()
-    answers = {f.urn.unqualified: _tracing_answer(fleet, f) for f in fleet.functions}
+    settings = TracingSettings(fleet)
+    apm_listing = access_keys_answer(config.apm_keys, mask_sks=config.mask_apm_sks)
     listings: dict[str, list[str]] = {p: [] for p in fleet.project_ids}
     for f in fleet.functions:
         if f.behaviour is not Behaviour.DELETED:
@@ -177,31 +170,30 @@ def create_app(
         if high > 0:
             await asyncio.sleep(latency.uniform(low, high) / 1000)
 
-    async def tracing(request: web.Request) -> web.Response:
-        now = now_of()
+    async def gate(request: web.Request, project_id: str, now: float) -> Answer | None:
+        """The rate limit's and the credentials' verdict on a tracing request (GET or PUT):
+        None to go on, else the answer."""
         stats.arrivals.append(now)
         elapsed(now)  # without a limit, the timeline's clock starts at the first tracing request
+        if not admit(request, project_id, now):
+            stats.throttled.append(now)
+            return APIG_THROTTLED
+        stats.accepted.append(now)
+        return await authenticate(request, project_id, now)
+
+    async def tracing(request: web.Request) -> web.Response:
+        now = now_of()
         project_id = request.match_info["project_id"]
         raw_urn = request.match_info["function_urn"]
-        try:
-            urn: FunctionUrn | None = parse_urn(raw_urn)
-        except InvalidUrn:
-            urn = None
+        urn = _parsed(raw_urn)
         unqualified = urn.unqualified if urn is not None else None
         if unqualified is not None:
             stats.by_urn[unqualified] += 1
         fault = None
-        if not admit(request, project_id, now):
-            stats.throttled.append(now)
-            answer: Answer = APIG_THROTTLED
-        else:
-            stats.accepted.append(now)
-            denied = await authenticate(request, project_id, now)
-            if denied is not None:
-                answer = denied
-            else:
-                answer = _tracing_lookup(answers, urn, raw_urn, project_id)
-                fault = plan.fault_for(unqualified or "")
+        answer = await gate(request, project_id, now)
+        if answer is None:
+            answer = settings.answer(urn, raw_urn, project_id)
+            fault = plan.fault_for(unqualified or "")
         await delay()
         if fault is None:
             return reply(answer)
@@ -218,6 +210,20 @@ def create_app(
             case _:
                 status, body, content_type, headers = canned[fault]
                 return reply((status, body), content_type, headers)
+
+    async def update_tracing(request: web.Request) -> web.Response:
+        now = now_of()
+        stats.update_requests += 1
+        project_id = request.match_info["project_id"]
+        raw_urn = request.match_info["function_urn"]
+        urn = _parsed(raw_urn)
+        answer = await gate(request, project_id, now)
+        if answer is None:
+            answer = settings.update(urn, raw_urn, project_id, await request.read())
+            if answer == UPDATED and urn is not None:
+                stats.updates_by_urn[urn.unqualified] += 1
+        await delay()
+        return reply(answer)
 
     async def list_functions(request: web.Request) -> web.Response:
         now = now_of()
@@ -239,6 +245,19 @@ def create_app(
         await delay()
         return reply(answer, headers=headers)
 
+    async def apm_access_keys(request: web.Request) -> web.Response:
+        stats.requests += 1
+        stats.apm_requests += 1
+        denied = credentials.check_account(
+            method=request.method,
+            url=str(request.url),
+            headers=request.headers,
+            body=await request.read(),
+            now=now_of(),
+        )
+        await delay()
+        return reply(denied or apm_listing)
+
     async def no_such_api(request: web.Request) -> web.Response:
         stats.requests += 1
         return reply(_NO_API)
@@ -255,8 +274,10 @@ def create_app(
 
     app = web.Application()
     app.router.add_get("/v2/{project_id}/fgs/functions/{function_urn}/tracing", tracing)
+    app.router.add_put("/v2/{project_id}/fgs/functions/{function_urn}/tracing", update_tracing)
     app.router.add_get("/v2/{project_id}/fgs/functions", list_functions)
     app.router.add_post("/v3/auth/tokens", issue_token)
+    app.router.add_get("/v1/apm2/access-keys", apm_access_keys)
     app.router.add_get("/_emulator/stats", stats_summary)
     app.router.add_post("/_emulator/stats/reset", stats_reset)
     # Before the catch-all below, so a wrong method or path here is not counted either.
@@ -265,12 +286,11 @@ def create_app(
     return app
 
 
-def _tracing_lookup(
-    answers: Mapping[str, Answer], urn: FunctionUrn | None, raw_urn: str, project_id: str
-) -> Answer:
-    if urn is None or urn.project_id != project_id:
-        return 400, error_body("FSS.1128", f"function[{raw_urn}] not existed")
-    return answers.get(urn.unqualified, _NOT_FOUND)
+def _parsed(raw_urn: str) -> FunctionUrn | None:
+    try:
+        return parse_urn(raw_urn)
+    except InvalidUrn:
+        return None
 
 
 def _list_page(items: list[str], query: Mapping[str, str]) -> Answer:

@@ -18,13 +18,17 @@ from auditor.emulator.ratelimit import RateSchedule
 class Stats:
     """What the server saw.
 
-    `requests` counts every API request (FunctionGraph, IAM, unknown paths); `by_project` the
-    FunctionGraph ones per project of the path, refused and throttled ones included;
+    `requests` counts every API request (FunctionGraph, IAM, APM, unknown paths); `by_project`
+    the FunctionGraph ones per project of the path, refused and throttled ones included;
     `by_status` every answer's status. `arrivals` holds the loop-clock time of each tracing
-    request, `accepted` those of the tracing requests the rate limit let through, `by_urn` the
-    tracing requests per unqualified URN (unparseable ones are left out), `by_fault` how often
-    each fault (by value) was injected. A reset connection has no status, so it is in
-    `by_fault` but not in `by_status`.
+    request (GET or PUT: they share the rate limit's window), `accepted` those of the tracing
+    requests the rate limit let through, `by_urn` the tracing GETs (reads) per unqualified URN
+    (unparseable ones are left out), `by_fault` how often each fault (by value) was injected. A
+    reset connection has no status, so it is in `by_fault` but not in `by_status`.
+
+    Updates: `update_requests` counts UpdateTracing PUTs, throttled and refused ones included;
+    `updates_by_urn` the accepted ones (answered 200, the settings changed) per unqualified URN.
+    `apm_requests` counts `GET /v1/apm2/access-keys` requests.
 
     Credentials: `auth_failures_by_project` counts FunctionGraph requests refused for their
     credentials, per project of the path; `aksk_locks` how often an access key got locked;
@@ -50,6 +54,9 @@ class Stats:
     aksk_locks: int = 0
     iam_requests: int = 0
     tokens_issued: Counter[str] = field(default_factory=Counter)
+    update_requests: int = 0
+    updates_by_urn: Counter[str] = field(default_factory=Counter)
+    apm_requests: int = 0
     throttled: list[float] = field(default_factory=list)
     clock_start: float | None = None
     rate_limit_scope: str = "user"
@@ -84,7 +91,9 @@ class Stats:
         """The JSON `GET /_emulator/stats` serves: counts, peak 1 s rates and repeated asks.
 
         `asked_more_than_once` is how many unqualified URNs were asked for more than once, and
-        `extra_asks` how many asks beyond the first they add up to (retries and duplicates).
+        `extra_asks` how many asks beyond the first they add up to (retries and duplicates);
+        both count tracing GETs only. `updates` is how many PUTs changed a function's settings,
+        `updates_by_urn` how many per unqualified URN (sorted), `update_requests` every PUT.
         Per-project counts are keyed by project id, sorted. `timeline` is `Stats.timeline()`;
         `rate_limit` is `{"scope": ..., "schedule": [[start second, limit or null], ...]}`, or
         null when the server does not limit.
@@ -104,6 +113,10 @@ class Stats:
             "aksk_locks": self.aksk_locks,
             "iam_requests": self.iam_requests,
             "tokens_issued": dict(sorted(self.tokens_issued.items())),
+            "update_requests": self.update_requests,
+            "updates": sum(self.updates_by_urn.values()),
+            "updates_by_urn": dict(sorted(self.updates_by_urn.items())),
+            "apm_requests": self.apm_requests,
             "timeline": self.timeline(),
             "rate_limit": self._rate_limit(),
         }
@@ -121,6 +134,7 @@ class Stats:
         """Forget everything seen so far, in place, so holders of this object see it too, and
         restart the clock; what the server applies (`rate_limit_*`) stays."""
         self.requests = self.aksk_locks = self.iam_requests = 0
+        self.update_requests = self.apm_requests = 0
         self.clock_start = None
         for seen in (
             self.by_project,
@@ -129,6 +143,7 @@ class Stats:
             self.by_fault,
             self.auth_failures_by_project,
             self.tokens_issued,
+            self.updates_by_urn,
         ):
             seen.clear()
         self.arrivals.clear()
