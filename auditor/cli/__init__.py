@@ -18,6 +18,7 @@ from auditor.cli.demo_command import demo_command
 from auditor.cli.diff_command import diff_command
 from auditor.cli.discover_command import discover_command
 from auditor.cli.emulator_command import emulator_command
+from auditor.cli.fix_command import fix_command
 from auditor.cli.parser import build_parser
 from auditor.cli.report_command import report_command
 from auditor.errors import AuditorError
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_command(args)
         if args.command == "report":
             return report_command(args)
+        if args.command == "fix":
+            return fix_command(args, os.environ, sys.stdin)
         return emulator_command(args)
     except AuditorError as exc:
         print(f"auditor: error: {exc}", file=sys.stderr)

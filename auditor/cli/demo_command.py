@@ -60,4 +60,11 @@ def demo_command(args: argparse.Namespace) -> int:
             "\nnext: open the .xlsx, or audit your own fleet: auditor audit URNS.txt, "
             "or auditor audit --discover --project ID --region R (see --help)"
         )
+        fixable = result.summary.by_status.get("missing_keys", 0)
+        report = next((p for p in result.paths if p.suffix == ".json"), None)
+        if fixable and report is not None:
+            print(
+                f"{fixable} functions could be fixed: auditor fix {report} (prints the plan; "
+                "nothing is sent without --apply)"
+            )
     return EXIT_SIGNAL[caught] if caught else EXIT_OK

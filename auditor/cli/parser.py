@@ -140,6 +140,35 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--exemptions", metavar="FILE", help="TOML [[exemption]] list")
     add_console_options(diff)
 
+    fix = commands.add_parser(
+        "fix",
+        help="give the APM keys to the functions a report found without them (plan, then --apply)",
+        description="Plan (and with --apply, make) the tracing fix for every missing_keys row "
+        "of REPORT: one UpdateTracing per function with the APM keys from AUDITOR_APM_AK and "
+        "AUDITOR_APM_SK, each read back. Without --apply nothing is sent.",
+    )
+    fix.add_argument("report", metavar="REPORT", help="a JSON report or a journal of an audit")
+    fix.add_argument("--apply", action="store_true", help="send the changes (default: plan only)")
+    fix.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        choices=("unexpected_keys",),
+        help="also fix functions configured with another AK (expected_tracing_aks)",
+    )
+    fix.add_argument(
+        "--max-changes", type=int, default=500, metavar="N", help="refuse plans over N (500)"
+    )
+    fix.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    fix.add_argument("--resume", metavar="JOURNAL", help="continue from a <name>.fix.journal.jsonl")
+    add_connection_options(fix)
+    fix.add_argument("--project", action="append", default=[], metavar="ID", help="only this one")
+    fix.add_argument("--region", action="append", default=[], metavar="R", help="only this one")
+    fix.add_argument("-o", "--out", help="report folder (default: the report's folder)")
+    fix.add_argument("--format", help="comma-separated: xlsx,csv,json (default all)")
+    fix.add_argument("--name", help="base name (default: the report's run name)")
+    add_console_options(fix)
+
     report = commands.add_parser(
         "report", help="rebuild reports from a journal or a JSON report, without the API"
     )

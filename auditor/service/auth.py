@@ -48,9 +48,15 @@ class Credentials(Protocol):
         user, so one token, access key or IAM user is one scope across its projects."""
 
     async def headers(
-        self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
+        self,
+        project_id: str,
+        http_method: str,
+        url: str,
+        base: Mapping[str, str],
+        body: bytes = b"",
     ) -> tuple[dict[str, str], str]:
-        """Headers (with `base`) that authenticate the request, and an opaque version tag of
+        """Headers (with `base`) that authenticate the request (a signature covers `body`), and
+        an opaque version tag of
         the credential used. Raises `CredentialsUnavailable` when there is none to use."""
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
@@ -73,7 +79,12 @@ class StaticToken:
         return "token"
 
     async def headers(
-        self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
+        self,
+        project_id: str,
+        http_method: str,
+        url: str,
+        base: Mapping[str, str],
+        body: bytes = b"",
     ) -> tuple[dict[str, str], str]:
         return {**base, "X-Auth-Token": self._token}, "static"
 
@@ -106,14 +117,19 @@ class ProjectTokens:
         return self._fallback.rate_scope(project_id)
 
     async def headers(
-        self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
+        self,
+        project_id: str,
+        http_method: str,
+        url: str,
+        base: Mapping[str, str],
+        body: bytes = b"",
     ) -> tuple[dict[str, str], str]:
         token = self._tokens.get(project_id)
         if token is not None:
             return {**base, "X-Auth-Token": token}, "file"
         if self._fallback is None:
             raise CredentialsUnavailable(f"no token for project {project_id} in {self._source}")
-        return await self._fallback.headers(project_id, http_method, url, base)
+        return await self._fallback.headers(project_id, http_method, url, base, body)
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
         if project_id in self._tokens or self._fallback is None:
@@ -150,7 +166,12 @@ class AkSkCredentials:
         return ACCESS_KEY_SCOPE
 
     async def headers(
-        self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
+        self,
+        project_id: str,
+        http_method: str,
+        url: str,
+        base: Mapping[str, str],
+        body: bytes = b"",
     ) -> tuple[dict[str, str], str]:
         signed = sign(
             ak=self._ak,
@@ -158,6 +179,7 @@ class AkSkCredentials:
             method=http_method,
             url=url,
             headers=base,
+            body=body,
             moment=self._now(),
             project_id=project_id,
             security_token=self._security_token,
@@ -206,7 +228,12 @@ class IamPasswordTokens:
         return "IAM user"
 
     async def headers(
-        self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
+        self,
+        project_id: str,
+        http_method: str,
+        url: str,
+        base: Mapping[str, str],
+        body: bytes = b"",
     ) -> tuple[dict[str, str], str]:
         token = self._tokens.get(project_id)
         if token is None or self._now() >= token.expires_at - REFRESH_MARGIN:

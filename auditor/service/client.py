@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -114,15 +115,31 @@ class TracingClient:
         path = f"/v2/{urn.project_id}/fgs/functions?maxitems=1"
         return await self._get(urn.project_id, self.endpoint(urn) + path)
 
+    async def update_tracing(self, urn: FunctionUrn, ak: str, sk: str) -> Probe:
+        """Set `urn`'s tracing keys once (UpdateTracing: `PUT .../tracing`, 200 with no body).
+
+        The SK travels only in this request's body: it is never kept, logged or put in the
+        probe (an answer that quotes it would be cut from `error_msg` too)."""
+        body = json.dumps({"tracing_ak": ak, "tracing_sk": sk}).encode()
+        url = self.endpoint(urn) + tracing_path(urn)
+        probe, _ = await self._fetch(urn.project_id, url, _MAX_BODY, method="PUT", body=body)
+        if probe.http_status == 200:  # 200 with no body is the documented success
+            return Probe(200, request_id=probe.request_id, elapsed_ms=probe.elapsed_ms)
+        if sk and sk in probe.error_msg:
+            probe = dataclasses.replace(probe, error_msg=probe.error_msg.replace(sk, "****"))
+        return probe
+
     async def _get(self, project_id: str, url: str) -> Probe:
         probe, _ = await self._fetch(project_id, url, _MAX_BODY)
         return probe
 
-    async def _fetch(self, project_id: str, url: str, limit: int) -> tuple[Probe, bytes]:
-        """One signed GET: the probe, and the body (up to `limit` bytes) of any answer."""
+    async def _fetch(
+        self, project_id: str, url: str, limit: int, *, method: str = "GET", body: bytes = b""
+    ) -> tuple[Probe, bytes]:
+        """One signed request: the probe, and the body (up to `limit` bytes) of any answer."""
         try:
             headers, credential = await self._credentials.headers(
-                project_id, "GET", url, _BASE_HEADERS
+                project_id, method, url, _BASE_HEADERS, body
             )
         except CredentialsUnavailable as exc:
             return Probe(None, ErrorKind.CREDENTIALS, error_msg=str(exc)[:MAX_MESSAGE]), b""
@@ -130,9 +147,11 @@ class TracingClient:
         try:
             # No redirects: aiohttp would carry X-Auth-Token to whatever host a 3xx names, and
             # that host's answer is not FunctionGraph's. A 3xx is reported as unexpected.
-            async with self._session.get(
+            async with self._session.request(
+                method,
                 URL(url, encoded=True),
                 headers=headers,
+                data=body or None,
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
