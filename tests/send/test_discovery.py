@@ -187,9 +187,14 @@ class RefreshableToken(StaticToken):
         self.refreshes: list[str] = []
 
     async def headers(
-        self, project_id: str, http_method: str, url: str, base: Mapping[str, str]
+        self,
+        project_id: str,
+        http_method: str,
+        url: str,
+        base: Mapping[str, str],
+        body: bytes = b"",
     ) -> tuple[dict[str, str], str]:
-        headers, _ = await super().headers(project_id, http_method, url, base)
+        headers, _ = await super().headers(project_id, http_method, url, base, body)
         return headers, f"v{len(self.refreshes)}"
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
