@@ -22,6 +22,7 @@ from auditor.cli.wiring import (
     credential_source,
     discover,
     log_listings,
+    runner_for,
     settings_from,
 )
 from auditor.config import Settings
@@ -29,10 +30,6 @@ from auditor.errors import UsageError
 from auditor.model import tracing_supported, utc_now
 from auditor.report.inventory import render_inventory
 from auditor.report.writers import write_atomically
-from auditor.send.breaker import CredentialGuard
-from auditor.send.retry import RetryPolicy
-from auditor.send.runner import Runner
-from auditor.send.throttle import Throttles
 from auditor.service.auth import StaticToken
 from auditor.service.client import TracingClient
 from auditor.service.credential_sources import CredentialSource
@@ -283,16 +280,7 @@ async def audit_async(
         async with api_client(settings, source, regions) as client:
             if preflight:
                 await _check_endpoints(client, inputs)
-            runner = Runner(
-                client,
-                Throttles(settings.rate or None),
-                concurrency=settings.concurrency,
-                policy=RetryPolicy(
-                    retries=settings.retries, throttle_deadline=settings.throttle_deadline
-                ),
-                guard=CredentialGuard(settings.auth_failures),
-                expected_aks=settings.expected_tracing_aks,
-            )
+            runner = runner_for(client, settings, expected_aks=settings.expected_tracing_aks)
             result = await run_audit(
                 inputs,
                 settings,

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, TextIO
 
 from auditor import __version__
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG
-from auditor.cli.wiring import api_client, credential_source, settings_from
+from auditor.cli.wiring import api_client, credential_source, runner_for, settings_from
 from auditor.config import Settings, resolve_settings
 from auditor.errors import UsageError
 from auditor.fix.apply import ApmKeys, FixOutcome, FixResult, apply_fixes
@@ -36,10 +36,6 @@ from auditor.fix.render import FIX_RENDERERS, render_plan_csv, summarize_results
 from auditor.model import Status, mask_ak, utc_now
 from auditor.report.rebuild import load_source
 from auditor.report.writers import write_atomically
-from auditor.send.breaker import CredentialGuard
-from auditor.send.retry import RetryPolicy
-from auditor.send.runner import Runner
-from auditor.send.throttle import Throttles
 from auditor.service.credential_sources import CredentialSource
 from auditor.verdict.rows import format_time
 
@@ -223,15 +219,7 @@ async def _run(
     regions = {item.parsed.project_id: item.parsed.region for item in todo}
     try:
         async with api_client(settings, credentials, regions) as client:
-            conduct = Runner(
-                client,
-                Throttles(settings.rate or None),
-                concurrency=settings.concurrency,
-                policy=RetryPolicy(
-                    retries=settings.retries, throttle_deadline=settings.throttle_deadline
-                ),
-                guard=CredentialGuard(settings.auth_failures),
-            )
+            conduct = runner_for(client, settings)
             await apply_fixes(
                 todo,
                 client,

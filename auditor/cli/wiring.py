@@ -17,6 +17,7 @@ from auditor.model import ProjectScope
 from auditor.send.breaker import CredentialGuard
 from auditor.send.discovery import Discoverer
 from auditor.send.retry import RetryPolicy
+from auditor.send.runner import Runner
 from auditor.send.throttle import Throttles
 from auditor.service.client import TracingClient
 from auditor.service.credential_sources import (
@@ -76,18 +77,29 @@ async def api_client(
         )
 
 
+def runner_for(
+    client: TracingClient, settings: Settings, *, expected_aks: frozenset[str] | None = None
+) -> Runner:
+    """The worker pool and its policies as the settings say: the `--rate` ceiling and the rate
+    controller, retries and the throttle deadline, the credential guard."""
+    return Runner(
+        client,
+        Throttles(settings.rate or None),
+        concurrency=settings.concurrency,
+        policy=RetryPolicy(retries=settings.retries, throttle_deadline=settings.throttle_deadline),
+        guard=CredentialGuard(settings.auth_failures),
+        expected_aks=expected_aks,
+    )
+
+
 async def discover(
     settings: Settings, source: CredentialSource, scopes: Sequence[ProjectScope]
 ) -> list[Listing]:
     """List every scope's functions under the settings' rate, retries and credentials."""
     regions = {scope.project_id: scope.region for scope in scopes}
     async with api_client(settings, source, regions) as client:
-        discoverer = Discoverer(
-            client,
-            Throttles(settings.rate or None),
-            RetryPolicy(retries=settings.retries, throttle_deadline=settings.throttle_deadline),
-            guard=CredentialGuard(settings.auth_failures),
-        )
+        conduct = runner_for(client, settings)
+        discoverer = Discoverer(client, conduct.throttles, conduct.policy, guard=conduct.guard)
         return await discoverer.discover(scopes)
 
 

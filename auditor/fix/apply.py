@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -19,7 +19,7 @@ from typing import Protocol
 
 from auditor.fix.plan import PlannedFix
 from auditor.model import Probe, Status, mask_ak
-from auditor.send.request import Asked, Conduct, Request, RunTally, ask
+from auditor.send.request import Asked, Conduct, RunTally, ask, request_about
 from auditor.source.urn import FunctionUrn
 from auditor.verdict.classify import classify
 
@@ -131,22 +131,13 @@ async def _fix_one(
     format_time: Callable[[datetime], str],
 ) -> FixResult:
     urn = item.parsed
-
-    def request(send: Callable[[], Awaitable[Probe]]) -> Request:
-        return Request(
-            client.endpoint(urn),
-            client.rate_scope(urn.project_id),
-            client.scopes(urn),
-            send,
-            functools.partial(client.refresh, urn),
-        )
-
-    put = await ask(
-        conduct, request(functools.partial(client.update_tracing, urn, keys.ak, keys.sk)), tally
-    )
+    change = functools.partial(client.update_tracing, urn, keys.ak, keys.sk)
+    put = await ask(conduct, request_about(client, urn, change), tally)
     if put.probe.http_status != 200:
         return _result(item, put, put, _put_outcome(put), "UpdateTracing", now, format_time)
-    read = await ask(conduct, request(functools.partial(client.probe, urn)), tally)
+    read = await ask(
+        conduct, request_about(client, urn, functools.partial(client.probe, urn)), tally
+    )
     outcome = classify(read.probe, frozenset({keys.ak}))
     verdict = {
         Status.CONFIGURED: FixOutcome.FIXED,

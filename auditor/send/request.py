@@ -9,6 +9,7 @@ callers with one request at a time to make; `guarded` is one attempt under the g
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from auditor.send.breaker import CredentialGuard
 from auditor.send.retry import RetryPolicy
 from auditor.send.throttle import Throttle, Throttles
 from auditor.service.answers import credentials_accepted, is_auth_failure
+from auditor.source.urn import FunctionUrn
 
 
 @dataclass
@@ -50,6 +52,31 @@ class Conduct(Protocol):
 
     @property
     def sleep(self) -> Callable[[float], Awaitable[None]]: ...
+
+
+class Addressed(Protocol):
+    """Where requests about a function go and under whose credentials (a client)."""
+
+    def endpoint(self, urn: FunctionUrn) -> str: ...
+
+    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]: ...
+
+    def rate_scope(self, project_id: str) -> str: ...
+
+    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool: ...
+
+
+def request_about(
+    client: Addressed, urn: FunctionUrn, send: Callable[[], Awaitable[Probe]]
+) -> Request:
+    """The request `send` makes about `urn`: its endpoint, rate scope and credential scopes."""
+    return Request(
+        client.endpoint(urn),
+        client.rate_scope(urn.project_id),
+        client.scopes(urn),
+        send,
+        functools.partial(client.refresh, urn),
+    )
 
 
 class Request(NamedTuple):

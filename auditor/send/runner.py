@@ -22,7 +22,7 @@ from typing import Protocol
 
 from auditor.model import Probe, Row, Target, utc_now
 from auditor.send.breaker import CredentialGuard
-from auditor.send.request import Asking, Later, Request, RunTally, ask_once, guarded
+from auditor.send.request import Asking, Later, RunTally, ask_once, guarded, request_about
 from auditor.send.retry import RetryPolicy
 from auditor.send.throttle import Throttles
 from auditor.service.answers import credentials_accepted, is_auth_failure
@@ -132,14 +132,7 @@ class Runner:
             index, target, asking = item
             urn = target.parsed
             assert urn is not None
-            prober = self.prober
-            request = Request(
-                prober.endpoint(urn),
-                prober.rate_scope(urn.project_id),
-                prober.scopes(urn),
-                functools.partial(prober.probe, urn),
-                functools.partial(prober.refresh, urn),
-            )
+            request = request_about(self.prober, urn, functools.partial(self.prober.probe, urn))
             answer = await ask_once(self, request, tally, asking)
             if isinstance(answer, Later):
                 backlog.put_back(answer.wait_s, index, target, asking)
@@ -165,14 +158,7 @@ class Runner:
             first.setdefault(urn.project_id, urn)
 
         async def check(urn: FunctionUrn) -> tuple[str, str]:
-            prober = self.prober
-            request = Request(
-                prober.endpoint(urn),
-                prober.rate_scope(urn.project_id),
-                prober.scopes(urn),
-                functools.partial(prober.preflight, urn),
-                functools.partial(prober.refresh, urn),
-            )
+            request = request_about(self.prober, urn, functools.partial(self.prober.preflight, urn))
             sent = await guarded(self, request, tally)
             probe = sent.probe
             if credentials_accepted(probe):
