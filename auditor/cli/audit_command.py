@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.audit import AuditResult, default_name, report_paths, run_audit
-from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG, Console
+from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG, Console, SignalStop
 from auditor.cli.discover_command import NO_SCOPES
 from auditor.cli.progress import summary_table, throttling_lines
 from auditor.cli.wiring import (
@@ -270,13 +270,8 @@ async def audit_async(
     review: Review | None = None,
     run_facts: dict[str, Any] | None = None,
 ) -> tuple[AuditResult, signal.Signals | None]:
-    stop = asyncio.Event()
-    caught: list[signal.Signals] = []
-    loop = asyncio.get_running_loop()
-    for signum in EXIT_SIGNAL:
-        loop.add_signal_handler(signum, _on_signal, signum, stop, caught)
     regions = inputs.targets.regions()
-    try:
+    with SignalStop("requests") as signals:
         async with api_client(settings, source, regions) as client:
             if preflight:
                 await _check_endpoints(client, inputs)
@@ -288,16 +283,13 @@ async def audit_async(
                 name=name,
                 credential_method=source.method,
                 on_row=console.on_row,
-                stop=stop,
+                stop=signals.stop,
                 resume=resume,
                 preflight=preflight,
                 review=review,
                 run_facts=run_facts,
             )
-    finally:
-        for signum in EXIT_SIGNAL:
-            loop.remove_signal_handler(signum)
-    return result, caught[0] if caught else None
+    return result, signals.first
 
 
 async def _check_endpoints(client: TracingClient, inputs: InputSet) -> None:
@@ -309,10 +301,3 @@ async def _check_endpoints(client: TracingClient, inputs: InputSet) -> None:
                 f"endpoint {endpoint} is unreachable ({problem}); check --endpoint, the "
                 "config's endpoints, or the network (--no-preflight skips this check)"
             )
-
-
-def _on_signal(signum: signal.Signals, stop: asyncio.Event, caught: list[signal.Signals]) -> None:
-    if not caught:
-        LOG.warning("%s: finishing requests in flight, then writing a partial report", signum.name)
-    caught.append(signum)
-    stop.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import signal
@@ -72,3 +73,36 @@ def configure_logging(quiet: bool, log_format: str) -> None:
     LOG.handlers[:] = [handler]
     LOG.setLevel(logging.WARNING if quiet else logging.INFO)
     LOG.propagate = False
+
+
+class SignalStop:
+    """While in effect, SIGINT and SIGTERM set `stop` (the run finishes what is in flight and
+    writes a partial report) and are remembered in `caught`, the first deciding the exit."""
+
+    def __init__(self, doing: str) -> None:
+        self.stop = asyncio.Event()
+        self.caught: list[signal.Signals] = []
+        self._doing = doing
+
+    def __enter__(self) -> SignalStop:
+        loop = asyncio.get_running_loop()
+        for signum in EXIT_SIGNAL:
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in EXIT_SIGNAL:
+            loop.remove_signal_handler(signum)
+
+    @property
+    def first(self) -> signal.Signals | None:
+        return self.caught[0] if self.caught else None
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if not self.caught:
+            LOG.warning(
+                "%s: finishing %s in flight, then a partial report", signum.name, self._doing
+            )
+        self.caught.append(signum)
+        self.stop.set()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from auditor import __version__
-from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG
+from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, SignalStop
 from auditor.cli.wiring import api_client, credential_source, runner_for, settings_from
 from auditor.config import Settings, resolve_settings
 from auditor.errors import UsageError
@@ -202,39 +202,21 @@ async def _run(
     keys: ApmKeys,
     record: Callable[[FixResult], None],
 ) -> signal.Signals | None:
-    stop = asyncio.Event()
-    caught: list[signal.Signals] = []
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: signal.Signals) -> None:
-        if not caught:
-            LOG.warning(
-                "%s: finishing changes in flight, then writing a partial report", signum.name
-            )
-        caught.append(signum)
-        stop.set()
-
-    for signum in EXIT_SIGNAL:
-        loop.add_signal_handler(signum, on_signal, signum)
     regions = {item.parsed.project_id: item.parsed.region for item in todo}
-    try:
+    with SignalStop("changes") as signals:
         async with api_client(settings, credentials, regions) as client:
-            conduct = runner_for(client, settings)
             await apply_fixes(
                 todo,
                 client,
-                conduct,
+                runner_for(client, settings),
                 keys,
                 concurrency=settings.concurrency,
                 on_result=record,
                 now=utc_now,
                 format_time=format_time,
-                stop=stop,
+                stop=signals.stop,
             )
-    finally:
-        for signum in EXIT_SIGNAL:
-            loop.remove_signal_handler(signum)
-    return caught[0] if caught else None
+    return signals.first
 
 
 def _write(path: Path, render: Callable[[BinaryIO], None]) -> Path:
