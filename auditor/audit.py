@@ -152,17 +152,17 @@ async def run_audit(
     document = ReportDocument(rows, reviewed.summary, run, comparison, exempted)
     paths = write_reports(document, settings.out, name, settings.formats)
     return AuditResult(
-        reviewed.summary,
-        [*paths, journal_path],
-        not missing,
-        len(missing),
-        tally,
-        verdicts,
-        runner.guard.open_scopes(),
-        reviewed.failing,
-        comparison,
-        exempted,
-        run,
+        summary=reviewed.summary,
+        paths=[*paths, journal_path],
+        complete=not missing,
+        not_audited=len(missing),
+        tally=tally,
+        preflight=verdicts,
+        open_breakers=runner.guard.open_scopes(),
+        failing=reviewed.failing,
+        comparison=comparison,
+        exemptions=exempted,
+        run=run,
     )
 
 
