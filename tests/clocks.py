@@ -42,6 +42,11 @@ class VirtualTime:
                 while not task.done():
                     for _ in range(20):  # let every task that can run, run
                         await asyncio.sleep(0)
+                    # A lock handed from task to task takes a loop turn per hand-over.
+                    for _ in range(2000):
+                        if task.done() or self._sleepers:
+                            break
+                        await asyncio.sleep(0)
                     if task.done():
                         break
                     assert self._sleepers, "every task waits, but not on the clock"

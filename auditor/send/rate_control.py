@@ -47,6 +47,7 @@ EVIDENCE_S = 5  # accepted window counts prove the limit for this many seconds
 LIMIT_FELL_SHARE = 0.2  # this share of 429s among the last second's answers: the limit fell
 LIMIT_FELL_MIN = 3  # ... and at least this many 429s (and this share of the rate) ...
 LIMIT_FELL_HELD = 0.5  # ... while at least this share of the proven limit is in the window
+ALL_REFUSED_SENT = 20  # this many of ours refused in 1 s, none admitted: the gateway refuses all
 MIN_LIMIT_EVIDENCE = 5  # fewer of ours in the gateway's window cannot show where its limit is
 MIN_RATE = 0.5  # requests per second: the rate never goes below this
 GROWTH_OVER_MEASURED = 2.0  # the rate never grows past this many times what was really sent
@@ -285,7 +286,13 @@ class RateController:
         proven = self._proven(now)
         # Many answers refused, and more than a blip, while we still send a good part of what
         # the gateway accepted lately: the limit is well below our rate. (A few functions
-        # that keep answering 429 at the end of a run, with little else sent, are not that.)
+        # that keep answering 429 at the end of a run, with little else sent, are not that;
+        # a gateway that refuses everything, admitting nothing of ours, is.)
+        if answers == refused:
+            # Nothing admitted in the last second: if we sent plenty, the gateway refuses all.
+            sent = self._sent.count(ticket.sent_at - 1.0, ticket.sent_at)
+            if sent >= ALL_REFUSED_SENT:
+                held = sent
         limit_fell = (
             refused >= max(LIMIT_FELL_MIN, LIMIT_FELL_SHARE * (self.rate or 0))
             and refused >= LIMIT_FELL_SHARE * answers

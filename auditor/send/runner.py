@@ -191,12 +191,14 @@ class _Backlog:
         heapq.heappush(self._later, (ready_at, next(self._order), index, target, asking))
 
     def ready(self) -> tuple[int, Target, Asking] | None:
-        """A target to ask now without waiting, if there is one."""
+        """A target to ask now without waiting: one put back whose wait is over, else the
+        next new one; None if neither is there."""
         later = self._later
         if later and later[0][0] <= asyncio.get_running_loop().time():
             _, _, index, target, asking = heapq.heappop(later)
             return index, target, asking
         if self._pending is not None:
+            # Single-threaded event loop: `next()` on the shared generator is never re-entered.
             item = next(self._pending, None)
             if item is not None:
                 return item[0], item[1], Asking()
@@ -204,26 +206,16 @@ class _Backlog:
         return None
 
     async def take(self, stop: asyncio.Event) -> tuple[int, Target, Asking] | None:
-        """The next target to ask: one put back whose wait is over, else the next new one;
-        None when there is nothing left (or the run is stopping)."""
+        """The next target to ask, waiting for a put-back one if only those are left; None
+        when there is nothing left (or the run is stopping)."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            later = self._later
-            if later and later[0][0] <= loop.time():
-                _, _, index, target, asking = heapq.heappop(later)
-                return index, target, asking
-            if self._pending is not None:
-                # Single-threaded event loop: `next()` on the shared generator is never
-                # re-entered.
-                item = next(self._pending, None)
-                if item is not None:
-                    return item[0], item[1], Asking()
-                self._pending = None
-            if not later:
-                return None
+            item = self.ready()
+            if item is not None or not self._later:
+                return item
             # Only put-back targets are left: wait for the first, looking again now and then
             # in case another worker puts back one that is ready sooner.
-            await self._sleep(min(IDLE_POLL_S, max(0.0, later[0][0] - loop.time())))
+            await self._sleep(min(IDLE_POLL_S, max(0.0, self._later[0][0] - loop.time())))
         return None
 
 

@@ -42,57 +42,26 @@ class Pacer:
     """Requests at most `rate` per second, paced evenly on a fixed schedule."""
 
     def __init__(self, rate: float, margin: float = SAFETY_MARGIN, *, sleep: Sleep) -> None:
-        self._margin = margin
-        self._sleep = sleep  # until a slot; tests pass one that moves a fake loop clock
-        self.rate = 0.0
-        self._interval = 0.0  # seconds between slots
-        self._headroom = 0.0  # how far the schedule may lag behind the clock, in seconds
-        self._next_slot = -math.inf  # loop time of the next free slot
-        self.last_start = -math.inf  # loop time the last request was let go
-        self._generation = 0  # bumped when the schedule restarts: earlier slots are void
-        self.set_rate(rate)
-
-    def set_rate(self, rate: float) -> None:
-        """Pace at `rate` from now. A slower rate voids the slots already handed out (they
-        were spaced for the faster one); a faster one only spaces the next slots closer."""
         if rate <= 0:
             raise ValueError("rate must be positive")
-        slower = rate < self.rate
         self.rate = rate
-        paced = rate * self._margin
-        self._interval = 1.0 / paced
-        # Half the margin may go at once after a restart (the other half is slack for network
-        # jitter): a 1-second window then holds at most ceil(paced) + spare requests.
+        self._sleep = sleep  # until a slot; tests pass one that moves a fake loop clock
+        paced = rate * margin
+        self._interval = 1.0 / paced  # seconds between slots
+        # Half the margin may go at once after an idle spell (the other half is slack for
+        # network jitter): a 1-second window then holds at most ceil(paced) + spare requests.
         spare = math.floor(round((rate - paced) / 2, 6))
-        self._headroom = spare * self._interval
-        if slower:
-            self.restart()
-
-    @property
-    def window_bound(self) -> int:
-        """The most requests the schedule lets into any closed 1-second window."""
-        paced = self.rate * self._margin
-        spare = math.floor(round((self.rate - paced) / 2, 6))
-        return max(1, min(math.floor(self.rate), math.floor(paced) + 1 + spare))
-
-    def restart(self) -> None:
-        """From now, but never closer to the last request than the interval."""
-        self._next_slot = self.last_start + self._interval
-        self._generation += 1
+        self._headroom = spare * self._interval  # how far the schedule may lag the clock
+        self.window_bound = max(1, min(math.floor(rate), math.floor(paced) + 1 + spare))
+        self._next_slot = -math.inf  # loop time of the next free slot
 
     async def wait_for_slot(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Sleep until the next free slot of the schedule in force."""
-        while True:
-            generation = self._generation
-            now = loop.time()
-            slot = max(self._next_slot, now - self._headroom)
-            self._next_slot = slot + self._interval
-            if slot > now:
-                await self._sleep(slot - now)
-            if generation == self._generation:
-                return
-            # The schedule restarted (a slower rate) while this worker slept: its slot
-            # belonged to the old one, so it takes a new one.
+        """Sleep until the next free slot of the schedule."""
+        now = loop.time()
+        slot = max(self._next_slot, now - self._headroom)
+        self._next_slot = slot + self._interval
+        if slot > now:
+            await self._sleep(slot - now)
 
 
 class Ceiling:
@@ -110,7 +79,6 @@ class Ceiling:
         # Below the cap this neither waits nor polls; at the cap one task polls, the rest queue.
         async with self._one_poller:
             await self._throttler.acquire()  # type: ignore[no-untyped-call]  # untyped upstream
-        self.pacer.last_start = loop.time()
 
 
 class Throttle:

@@ -95,6 +95,18 @@ def test_a_gateway_that_stops_serving_ends_rows_throttled_after_the_deadline() -
     assert gateway.duration <= 30 + 6  # the deadline, and the last waits
 
 
+def test_a_gateway_that_refuses_everything_from_the_start_is_not_hammered() -> None:
+    """Nothing ever admitted: the rate drops to the floor at once instead of sending at the
+    ceiling until the deadline, and every row still ends throttled."""
+    gateway = SimulatedGateway(VirtualTime(), schedule=((0, 0),), latency_s=0.02)
+    statuses = run_fleet(gateway, 2000, ceiling=None, deadline=20)
+    assert set(statuses) == {Status.THROTTLED}
+    assert len(gateway.accepted) == 0
+    # Uncut, 32 workers would send the whole fleet in a second and again after each wait;
+    # the cut keeps it to the first burst and a trickle until the deadline.
+    assert len(gateway.refused) < 400
+
+
 # --- the controller alone ---------------------------------------------------------------------
 
 
