@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, TextIO
 from auditor import __version__
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, SignalStop
 from auditor.cli.wiring import api_client, credential_source, runner_for, settings_from
-from auditor.config import Settings, resolve_settings
+from auditor.config import Settings
 from auditor.errors import UsageError
 from auditor.fix.apply import ApmKeys, FixOutcome, FixResult, apply_fixes
 from auditor.fix.journal import (
@@ -98,9 +98,7 @@ def plan_lines(plan: FixPlan) -> list[str]:
 def _settings(args: argparse.Namespace) -> Settings:
     # --project/--region narrow the plan here; they are not discovery pairs.
     narrowed = argparse.Namespace(**{**vars(args), "project": [], "region": []})
-    settings = settings_from(narrowed)
-    formats = resolve_settings({}, {"format": args.format}).formats
-    return Settings(**{**vars(settings), "formats": formats})
+    return settings_from(narrowed, format=args.format)
 
 
 def _apm_keys(env: Mapping[str, str]) -> ApmKeys:

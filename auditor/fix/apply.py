@@ -20,8 +20,11 @@ from typing import Protocol
 from auditor.fix.plan import PlannedFix
 from auditor.model import Probe, Status, mask_ak
 from auditor.send.request import Asked, Conduct, RunTally, ask, request_about
+from auditor.send.runner import run_workers
 from auditor.source.urn import FunctionUrn
 from auditor.verdict.classify import classify
+
+FIX_GRACE_S = 2.0  # after a stop, changes in flight get this long to land
 
 
 class FixOutcome(StrEnum):
@@ -103,21 +106,7 @@ async def apply_fixes(
                 return
             on_result(await _fix_one(item, client, conduct, keys, tally, now, format_time))
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
-    everyone = asyncio.gather(*workers)
-    stopped = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([everyone, stopped], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]  # gather's future and a task mix fine at run time
-        if not everyone.done():
-            await asyncio.wait([everyone], timeout=2.0)  # in flight: a short grace to land
-    finally:
-        stopped.cancel()
-        for task in workers:
-            task.cancel()
-        outcomes = await asyncio.gather(*workers, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, Exception):
-            raise outcome
+    await run_workers(worker, concurrency, stop, grace=FIX_GRACE_S)
     return tally
 
 

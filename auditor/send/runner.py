@@ -15,10 +15,10 @@ import functools
 import heapq
 import itertools
 import random
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from auditor.model import Probe, Row, Target, utc_now
 from auditor.send.breaker import CredentialGuard
@@ -96,29 +96,12 @@ class Runner:
         )
         backlog = _Backlog(pending, self.sleep)
         stop = stop or asyncio.Event()
-        workers = [
-            asyncio.create_task(self._worker(backlog, sink, tally, stop))
-            for _ in range(max(1, self.concurrency))
-        ]
-        everyone = asyncio.gather(*workers)
-        stopped = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait([everyone, stopped], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]  # gather's future and a task mix fine at run time
-            if not everyone.done():
-                # Stopped: requests in flight get a short grace to land; the rest are abandoned.
-                await asyncio.wait([everyone], timeout=self.grace)
-        finally:
-            stopped.cancel()
-            for worker in workers:
-                worker.cancel()
-            # Let cancelled workers unwind now, and collect the gathered outcome so asyncio
-            # never logs an exception nobody retrieved.
-            outcomes = await asyncio.gather(*workers, return_exceptions=True)
-            if not everyone.cancelled():
-                everyone.exception()
-        for outcome in outcomes:
-            if isinstance(outcome, Exception):
-                raise outcome  # a bug in a worker: surface it
+        await run_workers(
+            lambda: self._worker(backlog, sink, tally, stop),
+            self.concurrency,
+            stop,
+            grace=self.grace,
+        )
         return tally
 
     async def _worker(
@@ -170,6 +153,37 @@ class Runner:
 
         verdicts = await asyncio.gather(*(check(urn) for urn in first.values()))
         return dict(sorted(verdicts)), tally
+
+
+async def run_workers(
+    worker: Callable[[], Coroutine[Any, Any, None]],
+    count: int,
+    stop: asyncio.Event,
+    *,
+    grace: float,
+) -> None:
+    """Run `count` copies of `worker` until they all return, or `stop` is set: then the
+    requests in flight get `grace` seconds to land and the rest are abandoned. A worker's
+    exception (a bug) is raised here."""
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, count))]
+    everyone = asyncio.gather(*workers)
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([everyone, stopped], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]  # gather's future and a task mix fine at run time
+        if not everyone.done():
+            await asyncio.wait([everyone], timeout=grace)
+    finally:
+        stopped.cancel()
+        for task in workers:
+            task.cancel()
+        # Let cancelled workers unwind now, and collect the gathered outcome so asyncio
+        # never logs an exception nobody retrieved.
+        outcomes = await asyncio.gather(*workers, return_exceptions=True)
+        if not everyone.cancelled():
+            everyone.exception()
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
 
 
 class _Backlog:
