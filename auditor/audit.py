@@ -27,7 +27,7 @@ from auditor.source.urn import FunctionUrn
 from auditor.store.journal import Journal, JournalReader, JournalRows, fingerprint
 from auditor.verdict.baseline import Comparison
 from auditor.verdict.exemptions import ExemptionReport
-from auditor.verdict.review import Review, RunReview
+from auditor.verdict.review import Review, RunReview, unmarked
 from auditor.verdict.rows import format_time
 
 
@@ -79,7 +79,9 @@ async def run_audit(
     targets = inputs.targets
     started = runner.now()
     offsets = array("q", [-1]) * len(targets)  # each target's journal line; -1: none yet
-    reviewing = RunReview(review, settings.fail_on, settings.fail_on_changes)
+    reviewing = RunReview(
+        review, settings.fail_on, settings.fail_on_changes, started_at=format_time(started)
+    )
     header = {
         "name": name,
         "tool_version": __version__,
@@ -90,29 +92,38 @@ async def run_audit(
     settings.out.mkdir(parents=True, exist_ok=True)
     journal_path = settings.out / f"{name}.journal.jsonl"
     resumed: dict[str, Any] = {}
+    earlier: array[int] | None = None
     if resume is not None:
         journal_path = resume.path
+        earlier = _earlier_lines(resume, targets)
         resumed = {
             "journal": str(journal_path),
             "first_started_at": resume.header.get("started_at", ""),
-            "rows_reused": _reuse(resume, targets, offsets, reviewing, on_row),
+            "rows_reused": sum(1 for offset in earlier if offset >= 0),
             "lines_skipped": resume.skipped_lines,
         }
     verdicts: dict[str, str] = {}
     preflight_requests = 0
     if preflight:
-        verdicts, checked = await runner.preflight(_first_per_project(targets, offsets))
+        todo = offsets if earlier is None else earlier
+        verdicts, checked = await runner.preflight(_first_per_project(targets, todo))
         preflight_requests = checked.requests
     # The lines of one event-loop turn go to the OS together, at the start of the next turn.
     defer = asyncio.get_running_loop().call_soon
     with Journal(journal_path, header, resume=resume is not None, defer=defer) as journal:
 
         def sink(index: int, row: Row) -> None:
+            # The journal keeps the marked row, so every report copies it as it is.
+            row = reviewing.add(index, row)
             offsets[index] = journal.record(index, row)
-            reviewing.add(index, row)
             if on_row is not None:
                 on_row(row)
 
+        if earlier is not None:
+            # Rows an earlier run journaled are marked afresh (today's baseline, exemptions
+            # and standings) and journaled again: the later line of a target wins.
+            for index, row in JournalRows(journal_path, earlier).indexed():
+                sink(index, unmarked(row))
         tally = await runner.run(targets, sink, skip=lambda i: offsets[i] >= 0, stop=stop)
         written_from = journal.opened_at
     finished = runner.now()
@@ -143,12 +154,7 @@ async def run_audit(
         run["changes"] = comparison.as_run_dict()
     if exempted is not None:
         run["exemptions"] = exempted.as_run_dict()
-    rows = JournalRows(
-        journal_path,
-        offsets,
-        mark=reviewing.mark if reviewing.marks else None,
-        raw_from=written_from,
-    )
+    rows = JournalRows(journal_path, offsets, raw_from=written_from)
     document = ReportDocument(rows, reviewed.summary, run, comparison, exempted)
     paths = write_reports(document, settings.out, name, settings.formats)
     return AuditResult(
@@ -166,24 +172,13 @@ async def run_audit(
     )
 
 
-def _reuse(
-    journal: JournalReader,
-    targets: Targets,
-    offsets: array[int],
-    reviewing: RunReview,
-    on_row: Callable[[Row], None] | None,
-) -> int:
-    """Take the rows an earlier run journaled for these targets (noting their lines in
-    `offsets`, and counting each once); return how many."""
+def _earlier_lines(journal: JournalReader, targets: Targets) -> array[int]:
+    """Where an earlier run's journal holds each target's row (-1: it has none)."""
+    earlier = array("q", [-1]) * len(targets)
     for index, offset, row in journal.records():
         if 0 <= index < len(targets) and row.urn == targets.urn(index):
-            offsets[index] = offset  # a target journaled twice: the later line wins
-    placed = [index for index, offset in enumerate(offsets) if offset >= 0]
-    for index, row in zip(placed, JournalRows(journal.path, offsets), strict=True):
-        reviewing.add(index, row)
-        if on_row is not None:
-            on_row(row)
-    return len(placed)
+            earlier[index] = offset  # a target journaled twice: the later line wins
+    return earlier
 
 
 def _first_per_project(targets: Targets, offsets: array[int]) -> list[FunctionUrn]:

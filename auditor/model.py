@@ -125,6 +125,9 @@ class Row:
     change: str = ""  # a `Change` value when the run has a baseline
     exempt: bool = False
     exempt_reason: str = ""
+    first_seen: str = ""  # with the history store: when a run first saw this URN
+    failing_since: str = ""  # start of the current unbroken run of failing verdicts
+    days_failing: int | None = None  # whole days from `failing_since` to `checked_at`
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row))

@@ -96,6 +96,8 @@ class Journal:
             if not self._pending:
                 self._defer(self._flush)
             self._pending.append(line)
+            if len(self._pending) >= self._batch_rows:
+                self._flush()  # a turn that records many rows (a resume) holds a batch at most
         return offset
 
     def sync(self) -> None:
@@ -203,22 +205,13 @@ class JournalRows:
     (`offsets[i]` is target i's line, or -1 when it has none): the rows of a million-URN run
     are written into the reports without being held in memory.
 
-    Each iteration reads the file afresh. `mark` (the review's change and exempt marks) is
-    applied to every row read. Lines this run wrote (from `raw_from` on) already hold the
-    report's row: without marks, `json_lines` copies them rather than decode and re-encode.
+    Each iteration reads the file afresh. Lines this run wrote (from `raw_from` on) hold the
+    report's row, marks and all: `json_lines` copies them rather than decode and re-encode.
     """
 
-    def __init__(
-        self,
-        path: Path,
-        offsets: array[int],
-        *,
-        mark: Callable[[Row], Row] | None = None,
-        raw_from: int | None = None,
-    ) -> None:
+    def __init__(self, path: Path, offsets: array[int], *, raw_from: int | None = None) -> None:
         self.path = path
         self._offsets = offsets
-        self._mark = mark
         self._raw_from = raw_from
         self._count = sum(1 for offset in offsets if offset >= 0)
 
@@ -226,21 +219,25 @@ class JournalRows:
         return self._count
 
     def __iter__(self) -> Iterator[Row]:
-        mark = self._mark
         for _, line in self._lines():
-            row = from_record(json.loads(line))
-            yield row if mark is None else mark(row)
+            yield from_record(json.loads(line))
+
+    def indexed(self) -> Iterator[tuple[int, Row]]:
+        """`(target index, row)` of each placed row, in target order."""
+        rows = iter(self)
+        for index, offset in enumerate(self._offsets):
+            if offset >= 0:
+                yield index, next(rows)
 
     def json_lines(self) -> Iterator[bytes]:
         """Each row as the JSON report writes it (compact, one object, no newline)."""
-        raw_from = self._raw_from if self._mark is None else None
+        raw_from = self._raw_from
         for offset, line in self._lines():
             if raw_from is not None and offset >= raw_from:
                 # `{"i":N,"urn":...}\n` -> `{"urn":...}`: N is a number, so its comma is first.
                 yield b"{" + line[line.index(b",") + 1 :].rstrip(b"\n")
             else:
-                row = from_record(json.loads(line))
-                yield row_json(row if self._mark is None else self._mark(row)).encode()
+                yield row_json(from_record(json.loads(line))).encode()
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
         """`(offset, line)` of each placed row, in target order."""

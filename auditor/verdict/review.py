@@ -1,18 +1,22 @@
 """Review a run's rows as they arrive: the summary counts, the change against a baseline
-(`--baseline`), the exemptions (`--exemptions`) and the findings that fail the run
-(`--fail-on`), all without holding the rows.
+(`--baseline`), the exemptions (`--exemptions`), the finding age (the history store's
+standings) and the findings that fail the run (`--fail-on`, `--fail-on-age`), all without
+holding the rows.
 
-`RunReview.add` marks and counts a row once, whatever order rows come in; `RunReview.mark`
-marks a row again (when a report is written) without counting it twice.
+`RunReview.add` marks and counts a row once, whatever order rows come in; the marked row is
+what the journal keeps and every report shows. `RunReview.mark` marks a row again without
+counting it (for rows already in memory).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from datetime import date, datetime
 
-from auditor.model import Change, Row, Status
+from auditor.model import COLUMNS, Change, Row, Status
+from auditor.verdict.age import SLA_DAYS, Age, Standings, age_of, is_finding
 from auditor.verdict.baseline import Baseline, ChangeCounter, Comparison
 from auditor.verdict.exemptions import ExemptionCounter, ExemptionReport, Exemptions
 from auditor.verdict.summary import Summary, SummaryCounter
@@ -21,11 +25,14 @@ from auditor.verdict.summary import Summary, SummaryCounter
 @dataclass(frozen=True)
 class Review:
     """What to compare a run with and forgive: `--baseline`, `--exemptions` and the day
-    exemptions are judged on (today when not given)."""
+    exemptions are judged on (today when not given); with the history store, the standings
+    of the run's targets before the run (finding age) and `--fail-on-age`."""
 
     baseline: Baseline | None = None
     exemptions: Exemptions | None = None
     today: date | None = None
+    standings: Standings | None = None
+    fail_on_age: int | None = None  # days: only findings open this long fail the run
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,13 @@ class RunReview:
         review: Review | None = None,
         fail_on: Iterable[Status] = (),
         fail_on_changes: Iterable[Change] = (),
+        started_at: str = "",
     ) -> None:
         review = review or Review()
+        self._standings = review.standings
+        self._fail_on_age = review.fail_on_age
+        self._started_at = started_at  # the time of a row never sent (`invalid_urn`)
+        self._aged = 0
         self._summary = SummaryCounter()
         self._changes = ChangeCounter(review.baseline) if review.baseline is not None else None
         self._exempting = None
@@ -63,10 +75,16 @@ class RunReview:
     def marks(self) -> bool:
         """True when rows get a `change` or `exempt` mark: without one, a row as journaled is
         the row as reported."""
-        return self._changes is not None or self._exempting is not None
+        return (
+            self._changes is not None
+            or self._exempting is not None
+            or self._standings is not None
+        )
 
-    def mark(self, row: Row) -> Row:
-        """The row with its `change` and `exempt` marks; nothing is counted."""
+    def mark(self, index: int, row: Row) -> Row:
+        """The `index`-th row of the run with its marks; nothing is counted."""
+        if self._standings is not None:
+            row = self._aged_row(index, row)
         if self._changes is not None:
             row = self._changes.mark(row)
         if self._exempting is not None:
@@ -75,14 +93,28 @@ class RunReview:
 
     def add(self, index: int, row: Row) -> Row:
         """Count the `index`-th row of the run; return it marked."""
+        if self._standings is not None:
+            row = self._aged_row(index, row)
         if self._changes is not None:
             row = self._changes.review(index, row)
         if self._exempting is not None:
             row = self._exempting.review(row)
         self._summary.add(row)
+        days = row.days_failing
+        finding = is_finding(row.status)
+        if finding and days is not None and days > SLA_DAYS and not row.exempt:
+            self._aged += 1
         if not row.exempt and (row.status in self._fail_on or row.change in self._failing_changes):
-            self._failing += 1
+            # With --fail-on-age only findings that old fail; a check that got no verdict
+            # (auth_failed, throttled, error) is not a finding with an age, and still fails.
+            if self._fail_on_age is None or not finding or (days or 0) >= self._fail_on_age:
+                self._failing += 1
         return row
+
+    def _aged_row(self, index: int, row: Row) -> Row:
+        assert self._standings is not None
+        when = row.checked_at or self._started_at
+        return with_age(row, age_of(self._standings.get(index), row, when))
 
     def finish(self) -> Reviewed:
         """The summary and the review's findings over every row added."""
@@ -95,6 +127,7 @@ class RunReview:
             self._summary.summary(),
             changes=dict(comparison.counts) if comparison is not None else None,
             exempt=exempted.exempt_rows if exempted is not None else None,
+            aged=self._aged if self._standings is not None else None,
         )
         return Reviewed(summary, comparison, exempted, failing)
 
@@ -109,3 +142,31 @@ def review_rows(
     reviewing = RunReview(review, fail_on, fail_on_changes)
     marked = [reviewing.add(index, row) for index, row in enumerate(rows)]
     return marked, reviewing.finish()
+
+
+_ROW_VALUES = attrgetter(*COLUMNS)
+_AGE_AT = COLUMNS.index("first_seen")
+_MARKS_AT = COLUMNS.index("change")
+assert COLUMNS[_AGE_AT : _AGE_AT + 3] == ("first_seen", "failing_since", "days_failing")
+assert COLUMNS[_MARKS_AT:] == (
+    "change",
+    "exempt",
+    "exempt_reason",
+    "first_seen",
+    "failing_since",
+    "days_failing",
+)
+
+
+def with_age(row: Row, age: Age) -> Row:
+    """The row with its age columns set (`dataclasses.replace` at a third of its cost)."""
+    values = list(_ROW_VALUES(row))
+    values[_AGE_AT : _AGE_AT + 3] = (age.first_seen, age.failing_since, age.days_failing)
+    return Row(*values)
+
+
+def unmarked(row: Row) -> Row:
+    """The row as the audit produced it, without the marks a review gave it."""
+    values = list(_ROW_VALUES(row))
+    values[_MARKS_AT:] = ("", False, "", "", "", None)
+    return Row(*values)

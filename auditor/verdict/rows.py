@@ -142,7 +142,7 @@ def row_json(row: Row) -> str:
     return _ROW_TEMPLATE % tuple(map(_value_json, _VALUES(row)))
 
 
-_NULLABLE = frozenset({"http_status", "memory_size", "tracing_supported"})
+_NULLABLE = frozenset({"http_status", "memory_size", "tracing_supported", "days_failing"})
 
 
 _STATUSES = {status.value: status for status in Status}

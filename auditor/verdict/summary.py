@@ -23,6 +23,7 @@ class Summary:
     by_region: dict[str, dict[str, int]]
     changes: dict[str, int] | None = None  # counts per change, with --baseline
     exempt: int | None = None  # findings exempted, with --exemptions
+    aged: int | None = None  # with the history store: findings open longer than 14 days
 
     def as_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -35,6 +36,8 @@ class Summary:
             document["changes"] = self.changes
         if self.exempt is not None:
             document["exempt"] = self.exempt
+        if self.aged is not None:
+            document["open_over_14_days"] = self.aged
         return document
 
 

@@ -102,7 +102,11 @@ def test_the_schema_is_draft_2020_12_and_shipped() -> None:
 def test_rows_have_exactly_the_columns_and_statuses_of_the_model() -> None:
     schema = load_report_schema()
     row = schema["$defs"]["row"]
-    assert list(row["properties"]) == list(COLUMNS) == row["required"]
+    assert list(row["properties"]) == list(COLUMNS)
+    # Columns added after schema version 1 was published are optional, so older reports
+    # still validate; every report auditor writes now has them all.
+    added_later = ["first_seen", "failing_since", "days_failing"]
+    assert row["required"] == [c for c in COLUMNS if c not in added_later]
     assert row["additionalProperties"] is False
     assert schema["$defs"]["status"]["enum"] == [s.value for s in Status]
 
@@ -412,7 +416,7 @@ def test_an_invalid_urn_row_is_never_sent() -> None:
             dict.fromkeys(COLUMNS, "")
             | {"urn": "x", "status": "invalid_urn", "http_status": None}
             | {"attempts": 0, "elapsed_ms": 0, "occurrences": 1}
-            | {"memory_size": None, "tracing_supported": None, "exempt": False}
+            | {"memory_size": None, "tracing_supported": None, "exempt": False, "days_failing": None}
         ],
     }
     assert schema_errors(report) == []

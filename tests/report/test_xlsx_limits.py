@@ -41,8 +41,8 @@ pytestmark = pytest.mark.slow
 
 LIMIT = EXCEL_MAX_ROWS - 1  # data rows a sheet holds under its header: 1,048,575
 ROWS = LIMIT + 1  # one more than a sheet holds: both sides of the edge in one file
-LAST_COLUMN = "W"  # the 23rd column, exempt_reason
-assert len(COLUMNS) == 23
+LAST_COLUMN = "Z"  # the 26th column, days_failing
+assert len(COLUMNS) == 26
 
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 ROW_START = re.compile(r'<row r="(\d+)"')
@@ -61,6 +61,7 @@ LEAN = Row(
         "memory_size": None,
         "tracing_supported": None,
         "exempt": False,
+        "days_failing": None,
     }
 )
 
@@ -76,6 +77,9 @@ def full_row(n: int, name: str) -> Row:
         change="unchanged",
         exempt=True,
         exempt_reason=f"reason for {name}",
+        first_seen="2026-11-01T08:00:00Z",
+        failing_since="2026-11-02T08:00:00Z",
+        days_failing=n % 40,
     )
 
 

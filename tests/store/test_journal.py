@@ -467,6 +467,7 @@ def test_json_lines_of_a_resumed_journal_before_and_after_raw_from(tmp_path: Pat
     rows = JournalRows(path, offsets, raw_from=raw_from)
     assert list(rows.json_lines()) == [row_json(row).encode() for row in AWKWARD]
     assert list(rows) == AWKWARD
+    assert list(rows.indexed()) == list(enumerate(AWKWARD))
 
 
 def exempt_all(row: Row) -> Row:
@@ -474,11 +475,11 @@ def exempt_all(row: Row) -> Row:
 
 
 @pytest.mark.parametrize("raw_from", [None, 0])
-def test_marks_are_applied_to_rows_and_to_json_lines(tmp_path: Path, raw_from: int | None) -> None:
+def test_journaled_marks_reach_rows_and_json_lines(tmp_path: Path, raw_from: int | None) -> None:
     path = tmp_path / "a.journal.jsonl"
-    offsets, _ = journaled(path, AWKWARD, [1, 0, 2, 4, 3])
-    rows = JournalRows(path, offsets, mark=exempt_all, raw_from=raw_from)
     expected = [exempt_all(row) for row in AWKWARD]
+    offsets, _ = journaled(path, expected, [1, 0, 2, 4, 3])
+    rows = JournalRows(path, offsets, raw_from=raw_from)
     assert list(rows) == expected
     lines = list(rows.json_lines())
     assert lines == [row_json(row).encode() for row in expected]

@@ -339,8 +339,8 @@ def test_mark_after_add_gives_the_same_row_and_counts_nothing() -> None:
     added = [reviewing.add(index, row) for index, row in enumerate(NOW)]
     before = reviewing.finish()
     for _ in range(3):  # as each report would, once per report
-        assert [reviewing.mark(row) for row in NOW] == added
-        assert [reviewing.mark(row) for row in added] == added  # marking twice changes nothing
+        assert [reviewing.mark(i, row) for i, row in enumerate(NOW)] == added
+        assert [reviewing.mark(i, row) for i, row in enumerate(added)] == added  # marking twice changes nothing
     assert reviewing.finish() == before
     _, untouched = review_rows(NOW, FULL_REVIEW, FAIL_ON, FAIL_ON_CHANGES)
     assert before == untouched
@@ -348,7 +348,7 @@ def test_mark_after_add_gives_the_same_row_and_counts_nothing() -> None:
 
 def test_mark_alone_counts_nothing() -> None:
     reviewing = RunReview(FULL_REVIEW, FAIL_ON, FAIL_ON_CHANGES)
-    marked = [reviewing.mark(row) for row in NOW]
+    marked = [reviewing.mark(i, row) for i, row in enumerate(NOW)]
     assert by_urn(marked)[urn(0)].exempt
     assert by_urn(marked)[urn(0)].change == "regressed"
     reviewed = reviewing.finish()
@@ -360,7 +360,7 @@ def test_mark_alone_counts_nothing() -> None:
 
 def test_mark_without_a_review_is_the_row() -> None:
     reviewing = RunReview()
-    assert [reviewing.mark(row) for row in NOW] == NOW
+    assert [reviewing.mark(i, row) for i, row in enumerate(NOW)] == NOW
 
 
 @pytest.mark.parametrize(
