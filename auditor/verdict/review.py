@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from operator import attrgetter
 from datetime import date, datetime
+from operator import attrgetter
 
 from auditor.model import COLUMNS, Change, Row, Status
 from auditor.verdict.age import SLA_DAYS, Age, Standings, age_of, is_finding
@@ -76,9 +76,7 @@ class RunReview:
         """True when rows get a `change` or `exempt` mark: without one, a row as journaled is
         the row as reported."""
         return (
-            self._changes is not None
-            or self._exempting is not None
-            or self._standings is not None
+            self._changes is not None or self._exempting is not None or self._standings is not None
         )
 
     def mark(self, index: int, row: Row) -> Row:
@@ -104,11 +102,12 @@ class RunReview:
         finding = is_finding(row.status)
         if finding and days is not None and days > SLA_DAYS and not row.exempt:
             self._aged += 1
-        if not row.exempt and (row.status in self._fail_on or row.change in self._failing_changes):
-            # With --fail-on-age only findings that old fail; a check that got no verdict
-            # (auth_failed, throttled, error) is not a finding with an age, and still fails.
-            if self._fail_on_age is None or not finding or (days or 0) >= self._fail_on_age:
-                self._failing += 1
+        named = row.status in self._fail_on or row.change in self._failing_changes
+        # With --fail-on-age only findings that old fail; a check that got no verdict
+        # (auth_failed, throttled, error) is not a finding with an age, and still fails.
+        old_enough = self._fail_on_age is None or not finding or (days or 0) >= self._fail_on_age
+        if named and not row.exempt and old_enough:
+            self._failing += 1
         return row
 
     def _aged_row(self, index: int, row: Row) -> Row:

@@ -340,7 +340,8 @@ def test_mark_after_add_gives_the_same_row_and_counts_nothing() -> None:
     before = reviewing.finish()
     for _ in range(3):  # as each report would, once per report
         assert [reviewing.mark(i, row) for i, row in enumerate(NOW)] == added
-        assert [reviewing.mark(i, row) for i, row in enumerate(added)] == added  # marking twice changes nothing
+        # marking twice changes nothing
+        assert [reviewing.mark(i, row) for i, row in enumerate(added)] == added
     assert reviewing.finish() == before
     _, untouched = review_rows(NOW, FULL_REVIEW, FAIL_ON, FAIL_ON_CHANGES)
     assert before == untouched
