@@ -1,19 +1,25 @@
 """Shared fixtures: one real `auditor emulator` process on 127.0.0.1 for the session, and CLI
-runners. Tests that use them start processes: mark them `e2e`."""
+runners (tests that use them start processes: mark them `e2e`); a fresh database for each
+history store test, on SQLite and on the PostgreSQL server `AUDITOR_TEST_POSTGRES` names."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import aioresponses.core
+import psycopg
 import pytest
+from psycopg import sql
 
 from auditor.emulator import REGIONS, Fleet
 from auditor.emulator.child import EmulatorChild, read_stats, start_child
@@ -105,3 +111,55 @@ def run_cli(
         env=full_env,
         timeout=timeout,
     )
+
+
+NO_POSTGRES = "no PostgreSQL server: set AUDITOR_TEST_POSTGRES (bash .ci/postgres start)"
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server at `server_url` (a `postgresql://` URL whose role
+    may create databases), as a URL that differs only in its database; dropped on exit, even
+    with connections still open to it."""
+    name = f"auditor_test_{uuid.uuid4().hex}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlsplit(server_url)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def postgres_server_url() -> str:
+    """The test server's URL from `AUDITOR_TEST_POSTGRES`. Without it the calling test is
+    skipped, unless `AUDITOR_REQUIRE_POSTGRES=1` (`.ci/run` sets it): then it fails, so CI
+    never passes with PostgreSQL untested."""
+    server_url = os.environ.get("AUDITOR_TEST_POSTGRES")
+    if server_url:
+        return server_url
+    if os.environ.get("AUDITOR_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"AUDITOR_REQUIRE_POSTGRES=1 but {NO_POSTGRES}", pytrace=False)
+    pytest.skip(NO_POSTGRES)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database of the test's own on the server `AUDITOR_TEST_POSTGRES`
+    names (`bash .ci/postgres start` prints it), dropped afterwards; skipped without a server
+    (failed with `AUDITOR_REQUIRE_POSTGRES=1`, see `postgres_server_url`)."""
+    with fresh_postgres_database(postgres_server_url()) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def history_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a history store test keeps its history, once per backend: a SQLite file in the
+    test's temp dir, and a fresh PostgreSQL database (`postgres_url`). The `postgresql` variant
+    needs a server: it skips without one (see `postgres_url`)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "history.sqlite")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
