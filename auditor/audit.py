@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.config import Settings
+from auditor.errors import HistoryError
 from auditor.model import Row
 from auditor.report.tables import ReportDocument, Summary
 from auditor.report.writers import write_reports
@@ -24,11 +25,25 @@ from auditor.send.runner import Runner
 from auditor.source.inputs import InputSet
 from auditor.source.targets import Targets
 from auditor.source.urn import FunctionUrn
+from auditor.store.history import History, RecordedRun, RunFacts, RunScope
 from auditor.store.journal import Journal, JournalReader, JournalRows, fingerprint
+from auditor.verdict.age import Standings
 from auditor.verdict.baseline import Comparison
 from auditor.verdict.exemptions import ExemptionReport
 from auditor.verdict.review import Review, RunReview, unmarked
 from auditor.verdict.rows import format_time
+from auditor.verdict.summary import compliance
+
+
+@dataclass(frozen=True)
+class HistoryPlan:
+    """What the history store gives a run and takes from it: the store, the run's scope and
+    the scope's recent runs before this one (oldest first, for the Trend sheet and the
+    console's change since the last run)."""
+
+    store: History
+    scope: RunScope
+    trend: list[RecordedRun] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,9 @@ class AuditResult:
     comparison: Comparison | None = None
     exemptions: ExemptionReport | None = None
     run: dict[str, Any] = field(default_factory=dict)
+    recorded: RecordedRun | None = None  # the run as the history store recorded it
+    previous: RecordedRun | None = None  # the scope's run before this one, if any
+    history_error: str = ""  # why recording failed (the reports are written all the same)
 
 
 def default_name(started: datetime) -> str:
@@ -66,6 +84,7 @@ async def run_audit(
     preflight: bool = False,
     review: Review | None = None,
     run_facts: Mapping[str, Any] | None = None,
+    history: HistoryPlan | None = None,
 ) -> AuditResult:
     """Audit every target, journaling each row as it comes, then write the reports.
 
@@ -73,8 +92,10 @@ async def run_audit(
     exemptions, failing findings) as it arrives, and the reports read the rows back from the
     journal in target order. With `resume` (the journal of an earlier run over the same
     inputs), targets the journal already has are not asked again; the journal is continued.
-    `review` compares the rows with a baseline and applies exemptions; `run_facts` (e.g.
-    `discovery`) are added to the report's `run`.
+    `review` compares the rows with a baseline, applies exemptions and ages findings from the
+    history store's standings; `run_facts` (e.g. `discovery`) are added to the report's `run`.
+    With `history`, the run is recorded in the store once its reports are written; a store
+    that fails then leaves the reports standing and says how to import them later.
     """
     targets = inputs.targets
     started = runner.now()
@@ -155,8 +176,39 @@ async def run_audit(
     if exempted is not None:
         run["exemptions"] = exempted.as_run_dict()
     rows = JournalRows(journal_path, offsets, raw_from=written_from)
-    document = ReportDocument(rows, reviewed.summary, run, comparison, exempted)
+    facts = None
+    trend = None
+    previous = None
+    if history is not None:
+        previous = history.trend[-1] if history.trend else None
+        facts = RunFacts(
+            key=f"{resumed.get('first_started_at') or run['started_at']} {name}",
+            name=name,
+            scope=history.scope,
+            started_at=resumed.get("first_started_at") or run["started_at"],
+            finished_at=run["finished_at"],
+            complete=run["complete"],
+            summary=reviewed.summary,
+            settings=run["settings"],
+            tool_version=__version__,
+            recorded_at=format_time(finished),
+        )
+        run["history"] = {
+            "store": history.store.where,
+            "scope": history.scope.key,
+            "scope_label": history.scope.label,
+            "previous_run": previous.as_dict() if previous is not None else None,
+        }
+        trend = [*(r.as_dict() for r in history.trend), _this_run(facts)]
+    document = ReportDocument(rows, reviewed.summary, run, comparison, exempted, trend=trend)
     paths = write_reports(document, settings.out, name, settings.formats)
+    recorded, history_error = None, ""
+    if history is not None and facts is not None:
+        recorded, history_error = _record(history, facts, rows, review, journal_path, offsets)
+        if history_error and "json" in settings.formats:
+            history_error += f" {settings.out / (name + '.json')}"
+        elif history_error:
+            history_error += f" {journal_path}"
     return AuditResult(
         summary=reviewed.summary,
         paths=[*paths, journal_path],
@@ -169,7 +221,51 @@ async def run_audit(
         comparison=comparison,
         exemptions=exempted,
         run=run,
+        recorded=recorded,
+        previous=previous,
+        history_error=history_error,
     )
+
+
+def _this_run(facts: RunFacts) -> dict[str, Any]:
+    """This run as the Trend sheet lists it, beside the recorded ones."""
+    by_status = facts.summary.by_status
+    return {
+        "name": facts.name,
+        "started_at": facts.started_at,
+        "complete": facts.complete,
+        "total": facts.summary.total,
+        "compliance": compliance(by_status),
+        "by_status": dict(by_status),
+    }
+
+
+def _record(
+    history: HistoryPlan,
+    facts: RunFacts,
+    rows: JournalRows,
+    review: Review | None,
+    journal_path: Path,
+    offsets: array[int],
+) -> tuple[RecordedRun | None, str]:
+    """Record the run; on failure, why, and how to record it later."""
+    standings = review.standings if review is not None else None
+    if standings is None:
+        standings = Standings(len(offsets))
+
+    def reread(indices: array[int]) -> Iterator[tuple[int, Row]]:
+        subset = array("q", [-1]) * len(offsets)
+        for index in indices:
+            subset[index] = offsets[index]
+        return JournalRows(journal_path, subset).indexed()
+
+    try:
+        return history.store.record(facts, rows.indexed(), standings, reread), ""
+    except (HistoryError, OSError) as exc:
+        return None, (
+            f"the run was not recorded in the history store ({exc}); the reports are "
+            "written: record them later with `auditor history import`"
+        )
 
 
 def _earlier_lines(journal: JournalReader, targets: Targets) -> array[int]:

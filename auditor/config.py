@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from auditor.errors import ConfigError, UsageError
 from auditor.model import Change, ProjectScope, Status, mask_ak
@@ -54,6 +55,10 @@ class Settings:
     # The APM key policy: tracing AKs a configured function may have (any other is
     # `unexpected_keys`). AKs are identifiers, not secrets, but only masked ones are written.
     expected_tracing_aks: frozenset[str] | None = None
+    # The history store: "" is `<out>/history.sqlite`; a path, `sqlite:///…` or
+    # `postgresql://…`; None (`--no-history`, `history = false`) records nothing.
+    history: str | None = ""
+    fail_on_age: int | None = None  # days: only findings open this long fail the run
 
     def public(self) -> dict[str, Any]:
         """The settings as plain values for reports and logs (there is no secret in them)."""
@@ -82,6 +87,8 @@ class Settings:
                 if self.expected_tracing_aks is None
                 else sorted(mask_ak(ak) for ak in self.expected_tracing_aks)
             ),
+            "history": None if self.history is None else without_password(self.history),
+            "fail_on_age": self.fail_on_age,
         }
 
 
@@ -275,7 +282,30 @@ _VALIDATORS: dict[str, Any] = {
     "baseline": lambda k, v: v if isinstance(v, str) else _bad(k, v),
     "exemptions": lambda k, v: v if isinstance(v, str) else _bad(k, v),
     "expected_tracing_aks": lambda k, v: _access_keys(k, v),
+    "history": lambda k, v: _history(k, v),
+    "fail_on_age": lambda k, v: int(_number(k, v, low=0, high=36_500, integer=True)),
 }
+
+
+def _history(key: str, value: Any) -> str | None:
+    if value is False:
+        return None  # `history = false` in a config: record nothing
+    if not isinstance(value, str):
+        raise UsageError(f"{key}: expected a path, sqlite:///PATH or postgresql://…, or false")
+    return value.strip()
+
+
+def without_password(url: str) -> str:
+    """A store URL fit to print or record: a PostgreSQL URL's password masked."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _access_keys(key: str, value: Any) -> frozenset[str]:

@@ -7,6 +7,8 @@ Exceptions are for bugs and for problems that stop the whole run before anything
     ├── UsageError     a bad option or option value (exit 2)
     ├── ConfigError    an unreadable or invalid TOML config or credentials file (exit 2)
     ├── InputError     an input that cannot be read or holds no usable column (exit 2)
+    ├── HistoryError   the history store cannot be opened, is newer than this auditor, or
+    │                  refuses a write (exit 2 before a run; after one, reports stand)
     ├── InvalidUrn     one entry is not a function URN; inputs turn it into an
     │                  `invalid_urn` row, so it never stops a run
     └── CredentialsUnavailable
@@ -34,6 +36,10 @@ class ConfigError(AuditorError):
 
 class InputError(AuditorError):
     """An input file cannot be read, or holds nothing that looks like a URN column."""
+
+
+class HistoryError(AuditorError):
+    """The history store (`--history`) cannot be opened, read or written."""
 
 
 class InvalidUrn(AuditorError):

@@ -19,6 +19,7 @@ from auditor.cli.diff_command import diff_command
 from auditor.cli.discover_command import discover_command
 from auditor.cli.emulator_command import emulator_command
 from auditor.cli.fix_command import fix_command
+from auditor.cli.history_command import history_command
 from auditor.cli.parser import build_parser
 from auditor.cli.report_command import report_command
 from auditor.errors import AuditorError
@@ -41,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_command(args)
         if args.command == "report":
             return report_command(args)
+        if args.command == "history":
+            return history_command(args)
         if args.command == "fix":
             return fix_command(args, os.environ, sys.stdin)
         return emulator_command(args)

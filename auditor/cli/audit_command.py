@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import signal
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.audit import AuditResult, default_name, report_paths, run_audit
+from auditor.audit import AuditResult, HistoryPlan, default_name, report_paths, run_audit
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG, Console, SignalStop
 from auditor.cli.discover_command import NO_SCOPES
+from auditor.cli.history_command import LAST, TREND_RUNS, history_lines, open_store
 from auditor.cli.progress import summary_table, throttling_lines
 from auditor.cli.wiring import (
     api_client,
@@ -35,6 +37,7 @@ from auditor.service.client import TracingClient
 from auditor.service.credential_sources import CredentialSource
 from auditor.source.inputs import Entry, InputSet, read_inputs
 from auditor.source.listing import Listing, entries
+from auditor.store.history import History, input_scope, projects_scope
 from auditor.store.journal import JournalReader, fingerprint
 from auditor.verdict.baseline import load_baseline
 from auditor.verdict.exemptions import load_exemptions
@@ -63,10 +66,35 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             "--resume with --discover: the fleet may have changed; resume with the "
             "inventory the run wrote: --resume JOURNAL <name>.inventory.csv"
         )
+    if settings.baseline == LAST and settings.history is None:
+        raise UsageError("--baseline last reads the history store: drop --no-history")
     review = _review(settings)
-    if settings.fail_on_changes and review.baseline is None:
+    if settings.fail_on_changes and not settings.baseline:
         changes = ",".join(sorted(c.value for c in settings.fail_on_changes))
-        raise UsageError(f"--fail-on {changes} needs --baseline PREVIOUS.json to compare with")
+        raise UsageError(
+            f"--fail-on {changes} needs --baseline PREVIOUS.json (or last) to compare with"
+        )
+    with contextlib.ExitStack() as closing:
+
+        def store_now() -> History | None:
+            """The history store, opened before the first API request (discovery's or the
+            audit's): a store that cannot be used stops the run before anything is sent."""
+            store = open_store(settings, Path(args.resume).parent if args.resume else None)
+            if store is not None:
+                closing.callback(store.close)
+            return store
+
+        return _audit(args, env, settings, review, store_now)
+
+
+def _audit(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    settings: Settings,
+    review: Review,
+    store_now: Callable[[], History | None],
+) -> int:
+    store = store_now() if args.discover else None
     if not settings.name and not args.resume:
         settings = replace(settings, name=default_name(utc_now()))
     source: CredentialSource | None = None
@@ -106,6 +134,39 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         settings = replace(
             settings, name=str(resume.header.get("name")), out=Path(args.out or journal_dir)
         )
+    if not args.discover:
+        store = store_now()
+    history = None
+    if store is not None:
+        scope = (
+            projects_scope((p.project_id, p.region) for p in settings.projects)
+            if args.discover and not args.inputs
+            else input_scope(
+                fingerprint(inputs.targets.urns),
+                [i.name for i in inputs.inputs],
+                len(inputs.targets),
+            )
+        )
+        history = HistoryPlan(store, scope, store.trend(scope.key, limit=TREND_RUNS - 1))
+        review = replace(
+            review,
+            standings=store.standings(inputs.targets.urns),
+            fail_on_age=settings.fail_on_age,
+        )
+        if settings.baseline == LAST:
+            last = store.last_run(scope.key)
+            if last is None:
+                LOG.warning(
+                    "--baseline last: no earlier complete run of this scope in %s; "
+                    "this run has nothing to compare with",
+                    store.where,
+                )
+            else:
+                review = replace(review, baseline=store.baseline(last))
+    elif settings.fail_on_age is not None:
+        raise UsageError(
+            "--fail-on-age reads finding age from the history store: drop --no-history"
+        )
     code = run_job(
         inputs,
         settings,
@@ -115,6 +176,7 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         resume=resume,
         review=review,
         run_facts={"discovery": discovered} if discovered else None,
+        history=history,
     )
     if discovered and not discovered["complete"] and code == EXIT_OK:
         return EXIT_FINDINGS  # functions of an unfinished listing were not audited
@@ -153,7 +215,8 @@ def review_lines(result: AuditResult) -> list[str]:
 def _review(settings: Settings) -> Review:
     """Load the baseline and the exemptions before anything is sent: a bad file stops the run
     with one line, not after an hour of requests."""
-    baseline = load_baseline(Path(settings.baseline)) if settings.baseline else None
+    from_file = settings.baseline and settings.baseline != LAST
+    baseline = load_baseline(Path(settings.baseline)) if from_file else None
     exemptions = load_exemptions(Path(settings.exemptions)) if settings.exemptions else None
     return Review(baseline, exemptions, datetime.now().date())
 
@@ -215,6 +278,7 @@ def run_job(
     resume: JournalReader | None = None,
     review: Review | None = None,
     run_facts: dict[str, Any] | None = None,
+    history: HistoryPlan | None = None,
 ) -> int:
     name = settings.name or default_name(utc_now())
     console = Console(len(inputs.targets), sys.stderr, quiet=quiet)
@@ -236,6 +300,7 @@ def run_job(
             resume=resume,
             review=review,
             run_facts=run_facts,
+            history=history,
         )
     )
     console.finish()
@@ -251,8 +316,12 @@ def run_job(
             print(line)
         for line in review_lines(result):
             print(line)
+        for line in history_lines(result):
+            print(line)
         if not result.complete:
             print(f"\nINTERRUPTED: {result.not_audited} URNs not audited (see the JSON report)")
+    if result.history_error:
+        LOG.error("%s", result.history_error)
     if caught is not None:
         return EXIT_SIGNAL[caught]
     return EXIT_FINDINGS if result.failing else EXIT_OK
@@ -269,6 +338,7 @@ async def audit_async(
     resume: JournalReader | None = None,
     review: Review | None = None,
     run_facts: dict[str, Any] | None = None,
+    history: HistoryPlan | None = None,
 ) -> tuple[AuditResult, signal.Signals | None]:
     regions = inputs.targets.regions()
     with SignalStop("requests") as signals:
@@ -288,6 +358,7 @@ async def audit_async(
                 preflight=preflight,
                 review=review,
                 run_facts=run_facts,
+                history=history,
             )
     return result, signals.first
 

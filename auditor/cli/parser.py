@@ -169,6 +169,27 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--name", help="base name (default: the report's run name)")
     add_console_options(fix)
 
+    history = commands.add_parser(
+        "history",
+        help="the audits the history store recorded, a function's timeline, prune, import",
+        description="List the recorded runs (default), show one function's timeline (--urn), "
+        "delete old runs (--prune --keep 180d), backfill from reports (import FILE...), or "
+        "bring a PostgreSQL store's tables up to date (migrate).",
+    )
+    history.add_argument(
+        "action", nargs="?", choices=("import", "migrate"), help="import FILE... | migrate"
+    )
+    history.add_argument("files", nargs="*", metavar="FILE", help="for import: reports, journals")
+    history.add_argument("-c", "--config", metavar="FILE", help="TOML config (its history, out)")
+    history.add_argument("-o", "--out", help="report folder holding history.sqlite (reports/)")
+    add_history_options(history)
+    history.add_argument("--urn", help="one function's timeline: each change of its status")
+    history.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    history.add_argument("--limit", type=int, metavar="N", help="only the newest N runs")
+    history.add_argument("--prune", action="store_true", help="delete runs older than --keep")
+    history.add_argument("--keep", metavar="AGE", help="with --prune: 180d, 26w")
+    add_console_options(history)
+
     report = commands.add_parser(
         "report", help="rebuild reports from a journal or a JSON report, without the API"
     )
@@ -202,9 +223,32 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "config's [[projects]] (besides any INPUT)",
     )
     add_scope_options(parser)
-    add("--baseline", metavar="REPORT.json", help="an earlier JSON report: add a change column")
+    add(
+        "--baseline",
+        metavar="REPORT.json|last",
+        help="an earlier JSON report, or `last` (the previous complete run of the same scope "
+        "in the history store): add a change column",
+    )
     add("--exemptions", metavar="FILE", help="TOML [[exemption]] list: urn/glob, reason, expires")
+    add_history_options(parser)
+    add(
+        "--fail-on-age",
+        type=int,
+        metavar="DAYS",
+        help="only findings open at least DAYS days (days_failing) fail the run: an SLA gate",
+    )
     add_console_options(parser)
+
+
+def add_history_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add(
+        "--history",
+        metavar="URL",
+        help="the history store: a path, sqlite:///PATH or postgresql://user@host:port/db "
+        "(default <out>/history.sqlite)",
+    )
+    add("--no-history", action="store_true", help="record nothing in the history store")
 
 
 def add_connection_options(parser: argparse.ArgumentParser) -> None:

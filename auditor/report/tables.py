@@ -53,6 +53,9 @@ class ReportDocument:
     run: dict[str, Any] = field(default_factory=dict)
     comparison: Comparison | None = None
     exemptions: ExemptionReport | None = None
+    # With the history store: the scope's recent runs and this one, oldest first (each with
+    # name, started_at, complete, total, compliance, by_status), for the Trend sheet.
+    trend: list[dict[str, Any]] | None = None
 
     def json_rows(self) -> Iterator[bytes]:
         """Each row as the JSON report writes it."""

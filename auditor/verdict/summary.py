@@ -66,6 +66,20 @@ class SummaryCounter:
         )
 
 
+def compliance(by_status: dict[str, int]) -> float | None:
+    """Configured functions as a percentage of the functions that exist: every row but
+    `invalid_urn` and `function_not_found`. A check that got no answer (an error, refused
+    credentials, throttling) counts against it, as a compliance audit fails closed. None when
+    no function exists."""
+    gone = by_status.get(Status.INVALID_URN.value, 0) + by_status.get(
+        Status.FUNCTION_NOT_FOUND.value, 0
+    )
+    existing = sum(by_status.values()) - gone
+    if existing <= 0:
+        return None
+    return round(100.0 * by_status.get(Status.CONFIGURED.value, 0) / existing, 2)
+
+
 def summarize(rows: Iterable[Row]) -> Summary:
     """Count rows by status, by project × status and by region × status."""
     counter = SummaryCounter()

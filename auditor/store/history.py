@@ -1,0 +1,533 @@
+"""The history store: every audit recorded, each function's standing kept between runs.
+
+`History` is the store's one face. Before a run it answers what the run needs: each target's
+standing (`standings`, for the finding age), the previous complete run of the same scope
+(`last_run`, `baseline`, for `--baseline last`) and the recent runs of that scope (`trend`).
+After the reports are written, `record` adds the run and its rows in one transaction: rows are
+streamed in (never all held), and a run recorded before (an interrupted run now resumed) is
+replaced, so each run is recorded once.
+
+Tables (documented for SQL users in the README):
+
+- `runs`: one row per recorded audit: when, its scope, totals, compliance, settings (no secret).
+- `results`: one row per function per run, with the report's verdict and age columns.
+- `functions`: each URN's standing now: first seen, last verdict, failing since, last status.
+  Pruning old runs keeps it, so age survives.
+- `changes`: each URN's timeline: a row each time its status changed (and when first seen).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.errors import HistoryError
+from auditor.model import Row, Status
+from auditor.store.database import Database, shown
+from auditor.store.schema import SCHEMA_VERSION, statements
+from auditor.verdict.age import VERDICTS, Age, Standing, Standings, standing_after
+from auditor.verdict.baseline import Baseline
+from auditor.verdict.summary import Summary, compliance
+
+_STATUSES = {status.value: status for status in Status}
+
+_RESULT_COLUMNS = (
+    "run_id",
+    "urn",
+    "region",
+    "project_id",
+    "function",
+    "status",
+    "http_status",
+    "error_code",
+    "tracing_ak",
+    "checked_at",
+    "change",
+    "exempt",
+    "first_seen",
+    "failing_since",
+    "days_failing",
+)
+_RUN_COLUMNS = (
+    "run_key, name, scope, scope_label, started_at, finished_at, complete, total, configured, "
+    "findings, compliance, by_status, settings, tool_version, recorded_at, recorded_from"
+)
+_RUN_FIELDS = (
+    "run_id, name, scope, scope_label, started_at, finished_at, complete, total, compliance, "
+    "by_status, recorded_from"
+)
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What a run covered, so that runs of the same scope can be compared: the same input
+    set (its fingerprint), or the same discovered projects."""
+
+    key: str
+    label: str
+
+
+def input_scope(fingerprint: str, names: Sequence[str], entries: int) -> RunScope:
+    """The scope of a run over input files (their distinct entries, in order)."""
+    shown_names = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return RunScope(f"inputs:{fingerprint[:16]}", f"{shown_names} ({entries} entries)")
+
+
+def projects_scope(projects: Iterable[tuple[str, str]]) -> RunScope:
+    """The scope of a discovering run: the projects listed (whatever functions they held)."""
+    pairs = sorted(set(projects))
+    digest = hashlib.sha256("\n".join(f"{p} {r}" for p, r in pairs).encode()).hexdigest()
+    regions = sorted({region for _, region in pairs})
+    label = f"discovered: {len(pairs)} projects in {', '.join(regions)}"
+    return RunScope(f"projects:{digest[:16]}", label)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """A finished (or interrupted) run, as the store records it."""
+
+    key: str  # the run's identity: its first start and name (a resume keeps both)
+    name: str
+    scope: RunScope
+    started_at: str
+    finished_at: str
+    complete: bool
+    summary: Summary
+    settings: Mapping[str, Any]  # public settings only: no secret ever reaches the store
+    tool_version: str
+    recorded_at: str
+    recorded_from: str = "audit"
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """One row of `runs`."""
+
+    run_id: int
+    name: str
+    scope: str
+    scope_label: str
+    started_at: str
+    finished_at: str
+    complete: bool
+    total: int
+    compliance: float | None
+    by_status: dict[str, int] = field(default_factory=dict)
+    recorded_from: str = "audit"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "scope": self.scope,
+            "scope_label": self.scope_label,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "complete": self.complete,
+            "total": self.total,
+            "compliance": self.compliance,
+            "by_status": self.by_status,
+            "recorded_from": self.recorded_from,
+        }
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One change of a function's status (the first row: when it was first seen)."""
+
+    checked_at: str
+    run: str
+    previous_status: str
+    status: str
+    failing_since: str
+
+
+@dataclass(frozen=True)
+class Pruned:
+    runs: int
+    results: int
+
+
+class History:
+    """The history store over one open `Database`; use as a context manager."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @classmethod
+    def open(cls, location: str, *, migrate: bool | None = None) -> History:
+        """Open the store at `location` (see `auditor.store.database.locate`), checking its
+        schema. SQLite stores are created and migrated on open; a PostgreSQL store only with
+        `migrate=True` (`auditor history migrate`)."""
+        database = Database(location)
+        history = cls(database)
+        try:
+            history._check_schema(database.kind == "sqlite" if migrate is None else migrate)
+        except BaseException:
+            database.close()
+            raise
+        return history
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.database.close()
+
+    @property
+    def where(self) -> str:
+        """The store's location for messages (a URL without its password)."""
+        return shown(self.database.location)
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def version(self) -> int:
+        """The schema version the store is at (0: empty)."""
+        database = self.database
+        if database.kind == "sqlite":
+            found = database.rows(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            )
+        else:
+            found = [r for r in database.rows("SELECT to_regclass('schema_version')") if r[0]]
+        if not found:
+            return 0
+        value = database.rows("SELECT MAX(version) FROM schema_version")[0][0]
+        return int(value or 0)
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations the store lacks, each in its own transaction; return them."""
+        applied = []
+        database = self.database
+        while True:
+            with database.transaction():
+                current = self.version()
+                if current >= SCHEMA_VERSION:
+                    break
+                if current == 0:
+                    database.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_version "
+                        "(version INTEGER NOT NULL, applied_at TEXT NOT NULL)"
+                    )
+                step = current + 1
+                for statement in statements(step, database.kind):
+                    database.execute(statement)
+                database.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (step, _now_text()),
+                )
+                applied.append(step)
+        return applied
+
+    def _check_schema(self, migrate: bool) -> None:
+        current = self.version()
+        if current > SCHEMA_VERSION:
+            raise HistoryError(
+                f"history store {self.where} was written by a newer auditor (schema "
+                f"{current}; this one knows {SCHEMA_VERSION}): upgrade auditor, or give "
+                "another --history"
+            )
+        if current < SCHEMA_VERSION:
+            if not migrate:
+                raise HistoryError(
+                    f"history store {self.where} is at schema {current}, this auditor needs "
+                    f"{SCHEMA_VERSION}: run `auditor history migrate --history URL` first"
+                )
+            self.migrate()
+
+    # --- before a run -------------------------------------------------------------------------
+
+    def standings(self, urns: Sequence[str]) -> Standings:
+        """The standing of each URN (by index) before this run; unknown URNs have none."""
+        standings = Standings(len(urns))
+        if not urns:
+            return standings
+        index_of = {urn: index for index, urn in enumerate(urns)}
+        query = "SELECT urn, first_seen, verdict, failing_since, status FROM functions"
+        for urn, first_seen, verdict, failing_since, status in self.database.stream(query):
+            index = index_of.get(urn)
+            if index is not None:
+                standings.set(
+                    index,
+                    Standing(
+                        first_seen=first_seen,
+                        verdict=_STATUSES.get(verdict) if verdict else None,
+                        failing_since=failing_since,
+                        status=_STATUSES.get(status, Status.ERROR),
+                    ),
+                )
+        return standings
+
+    def last_run(self, scope: str, *, complete: bool = True) -> RecordedRun | None:
+        """The latest recorded run of `scope` (complete ones only, by default)."""
+        runs = self.runs(scope=scope, limit=1, complete_only=complete)
+        return runs[0] if runs else None
+
+    def baseline(self, run: RecordedRun) -> Baseline:
+        """A recorded run as a baseline to compare with (`--baseline last`)."""
+        statuses: dict[str, Status] = {}
+        places: dict[str, tuple[str, str]] = {}
+        query = "SELECT urn, status, region, project_id FROM results WHERE run_id = ?"
+        for urn, status, region, project_id in self.database.stream(query, (run.run_id,)):
+            if urn not in statuses and status in _STATUSES:
+                statuses[urn] = _STATUSES[status]
+                places[urn] = (region, project_id)
+        return Baseline(
+            source=f"the last run, {run.name} ({self.where})",
+            started_at=run.started_at,
+            statuses=statuses,
+            places=places,
+        )
+
+    def runs(
+        self,
+        *,
+        scope: str | None = None,
+        limit: int | None = None,
+        complete_only: bool = False,
+    ) -> list[RecordedRun]:
+        """Recorded runs, newest first."""
+        where, params = [], []
+        if scope is not None:
+            where.append("scope = ?")
+            params.append(scope)
+        if complete_only:
+            where.append("complete = 1")
+        query = f"SELECT {_RUN_FIELDS} FROM runs"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY started_at DESC, run_id DESC"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        return [_recorded(row) for row in self.database.rows(query, params)]
+
+    def trend(self, scope: str, limit: int = 30) -> list[RecordedRun]:
+        """The last `limit` runs of `scope`, oldest first (for the Trend sheet)."""
+        return list(reversed(self.runs(scope=scope, limit=limit)))
+
+    # --- after a run --------------------------------------------------------------------------
+
+    def record(
+        self,
+        facts: RunFacts,
+        rows: Iterable[tuple[int, Row]],
+        standings: Standings,
+        reread: Any = None,
+    ) -> RecordedRun:
+        """Record a run and its rows (`(target index, row)`, streamed, marked with their age)
+        in one transaction, replacing an earlier record of the same run.
+
+        `standings` are the targets' standings before the run (what the rows were aged from):
+        a function's standing and timeline are written only where the run changed them.
+        `reread(indices)` gives the rows at those target indices again (a second, short read
+        of the journal) once the rows are in: `functions` and `changes` are written then.
+        """
+        database = self.database
+        changed = array("q")
+        with database.transaction():
+            earlier = database.rows("SELECT run_id FROM runs WHERE run_key = ?", (facts.key,))
+            for (old_id,) in earlier:
+                database.execute("DELETE FROM results WHERE run_id = ?", (old_id,))
+                database.execute("DELETE FROM runs WHERE run_id = ?", (old_id,))
+            run_id = self._insert_run(facts)
+            for (old_id,) in earlier:
+                # A resumed run replaces its partial record; the timeline it wrote stays.
+                database.execute("UPDATE changes SET run_id = ? WHERE run_id = ?", (run_id, old_id))
+                database.execute(
+                    "UPDATE functions SET run_id = ? WHERE run_id = ?", (run_id, old_id)
+                )
+
+            def results() -> Iterator[tuple[Any, ...]]:
+                for index, row in rows:
+                    before = standings.get(index)
+                    if before is None or standing_after(before, row, _age(row)) != before:
+                        changed.append(index)
+                    yield _result_tuple(run_id, row)
+
+            database.insert_many("results", _RESULT_COLUMNS, results())
+            if changed:
+                if reread is None:
+                    raise ValueError("record() needs reread() when standings changed")
+                self._write_standings(run_id, reread(changed), standings)
+        recorded = self.runs_by_id(run_id)
+        assert recorded is not None
+        return recorded
+
+    def runs_by_id(self, run_id: int) -> RecordedRun | None:
+        found = self.database.rows(f"SELECT {_RUN_FIELDS} FROM runs WHERE run_id = ?", (run_id,))
+        return _recorded(found[0]) if found else None
+
+    def _insert_run(self, facts: RunFacts) -> int:
+        summary = facts.summary
+        by_status = summary.by_status
+        configured = by_status.get(Status.CONFIGURED.value, 0)
+        findings = sum(n for s, n in by_status.items() if _STATUSES[s] in VERDICTS) - configured
+        values = (
+            facts.key,
+            facts.name,
+            facts.scope.key,
+            facts.scope.label,
+            facts.started_at,
+            facts.finished_at,
+            int(facts.complete),
+            summary.total,
+            configured,
+            findings,
+            compliance(by_status),
+            json.dumps(by_status),
+            json.dumps(facts.settings, sort_keys=True, default=str),
+            facts.tool_version,
+            facts.recorded_at,
+            facts.recorded_from,
+        )
+        placeholders = ", ".join("?" for _ in values)
+        inserted = self.database.rows(
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({placeholders}) RETURNING run_id", values
+        )
+        return int(inserted[0][0])
+
+    def _write_standings(
+        self, run_id: int, rows: Iterable[tuple[int, Row]], standings: Standings
+    ) -> None:
+        """Upsert the standings the run changed, and add a timeline row where a status
+        changed (or a function was first seen)."""
+        upsert = (
+            "INSERT INTO functions (urn, region, project_id, first_seen, verdict, "
+            "failing_since, status, changed_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (urn) DO UPDATE SET first_seen = excluded.first_seen, "
+            "verdict = excluded.verdict, failing_since = excluded.failing_since, "
+            "status = excluded.status, changed_at = excluded.changed_at, "
+            "run_id = excluded.run_id"
+        )
+        timeline = (
+            "INSERT INTO changes (urn, run_id, checked_at, previous_status, status, "
+            "failing_since) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        functions: list[tuple[Any, ...]] = []
+        changes: list[tuple[Any, ...]] = []
+        for index, row in rows:
+            before = standings.get(index)
+            after = standing_after(before, row, _age(row))
+            when = row.checked_at or after.first_seen
+            verdict = after.verdict.value if after.verdict is not None else None
+            functions.append(
+                (
+                    row.urn,
+                    row.region,
+                    row.project_id,
+                    after.first_seen,
+                    verdict,
+                    after.failing_since,
+                    row.status.value,
+                    when,
+                    run_id,
+                )
+            )
+            if before is None or before.status is not row.status:
+                previous = before.status.value if before is not None else None
+                changes.append(
+                    (row.urn, run_id, when, previous, row.status.value, after.failing_since)
+                )
+            if len(functions) >= 10_000:
+                self._execute_many(upsert, functions)
+                self._execute_many(timeline, changes)
+        self._execute_many(upsert, functions)
+        self._execute_many(timeline, changes)
+
+    def _execute_many(self, statement: str, values: list[tuple[Any, ...]]) -> None:
+        if values:
+            self.database.execute_many(statement, values)
+            values.clear()
+
+    # --- reading and pruning ------------------------------------------------------------------
+
+    def timeline(self, urn: str) -> tuple[dict[str, Any] | None, list[TimelineEntry]]:
+        """A function's standing now and every change of its status, oldest first."""
+        database = self.database
+        found = database.rows(
+            "SELECT urn, region, project_id, first_seen, verdict, failing_since, status, "
+            "changed_at FROM functions WHERE urn = ?",
+            (urn,),
+        )
+        names = ("urn", "region", "project_id", "first_seen", "verdict", "failing_since")
+        columns = (*names, "status", "changed_at")
+        standing = dict(zip(columns, found[0], strict=True)) if found else None
+        entries = [
+            TimelineEntry(checked_at, name or "(pruned run)", previous or "", status, since)
+            for checked_at, name, previous, status, since in database.rows(
+                "SELECT c.checked_at, r.name, c.previous_status, c.status, c.failing_since "
+                "FROM changes c LEFT JOIN runs r ON r.run_id = c.run_id "
+                "WHERE c.urn = ? ORDER BY c.checked_at, c.run_id",
+                (urn,),
+            )
+        ]
+        return standing, entries
+
+    def prune(self, before: str) -> Pruned:
+        """Delete the runs started before `before` (a report time) and their rows; every
+        function's standing and timeline stay."""
+        database = self.database
+        with database.transaction():
+            query = "SELECT run_id FROM runs WHERE started_at < ?"
+            old = [found[0] for found in database.rows(query, (before,))]
+            results = 0
+            for run_id in old:
+                count = database.rows("SELECT COUNT(*) FROM results WHERE run_id = ?", (run_id,))
+                results += int(count[0][0])
+                database.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
+                database.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        return Pruned(len(old), results)
+
+
+def _recorded(row: Sequence[Any]) -> RecordedRun:
+    run_id, name, scope, label, started, finished, complete, total, share, by_status, origin = row
+    return RecordedRun(
+        run_id=int(run_id),
+        name=name,
+        scope=scope,
+        scope_label=label,
+        started_at=started,
+        finished_at=finished,
+        complete=bool(complete),
+        total=int(total),
+        compliance=None if share is None else float(share),
+        by_status=json.loads(by_status),
+        recorded_from=origin,
+    )
+
+
+def _age(row: Row) -> Age:
+    return Age(row.first_seen, row.failing_since, row.days_failing)
+
+
+def _result_tuple(run_id: int, row: Row) -> tuple[Any, ...]:
+    return (
+        run_id,
+        row.urn,
+        row.region,
+        row.project_id,
+        row.function,
+        row.status.value,
+        row.http_status,
+        row.error_code,
+        row.tracing_ak,
+        row.checked_at,
+        row.change,
+        int(row.exempt),
+        row.first_seen,
+        row.failing_since,
+        row.days_failing,
+    )
+
+
+def _now_text() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
