@@ -169,3 +169,24 @@ def throttling_frame(throttling: Mapping[str, Any]) -> pd.DataFrame:
     for column in ("limit_found", "rate_at_end", "throttle_wait_s"):
         frame[column] = frame[column].astype(float)
     return frame
+
+
+TREND_COLUMNS = ["started_at", "name", "complete", "total", "compliance"]
+
+
+def trend_frame(trend: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run of the scope, oldest first: when, which, complete or not, the total,
+    the compliance percentage and the count of each status any of the runs had."""
+    import pandas as pd
+
+    present = [s.value for s in STATUS_ORDER if any(s.value in r["by_status"] for r in trend)]
+    records = [
+        {
+            **{column: run.get(column) for column in TREND_COLUMNS},
+            **{status: run["by_status"].get(status, 0) for status in present},
+        }
+        for run in trend
+    ]
+    frame = pd.DataFrame.from_records(records, columns=[*TREND_COLUMNS, *present])
+    frame["complete"] = frame["complete"].map(lambda done: "yes" if done else "no")
+    return frame

@@ -1,7 +1,8 @@
 """Render the XLSX report with xlsxwriter in constant-memory mode (rows stream to disk).
 
 Sheets: Summary (run facts, counts by status with a native chart, project × status and
-region × status tables, credentials, throttling, settings), Changes and Exemptions when the run
+region × status tables, credentials, throttling, settings), Trend when the history store has
+the scope's earlier runs (`xlsx_trend`), Changes and Exemptions when the run
 has them (`xlsx_changes`), Results (every row), then one sheet per non-`configured` status that
 has rows. A sheet holds at most 1,048,575 data rows under its header; past that the rows go
 on in `Results 2`, `Results 3`, …
@@ -23,6 +24,7 @@ from auditor.report.tables import ReportDocument
 from auditor.report.xlsx_changes import write_changes, write_exemptions
 from auditor.report.xlsx_styles import STATUS_COLOURS, Styles, print_setup, text_width
 from auditor.report.xlsx_summary import write_summary
+from auditor.report.xlsx_trend import write_trend
 
 __all__ = ["EXCEL_MAX_ROWS", "STATUS_COLOURS", "render_xlsx"]
 
@@ -50,6 +52,7 @@ def render_xlsx(
     )
     styles = Styles(book)
     write_summary(book, styles, document)
+    write_trend(book, styles, document)
     write_changes(book, styles, document, rows_per_sheet)
     write_exemptions(book, styles, document)
     widths = _column_widths(document.rows)

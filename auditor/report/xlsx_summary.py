@@ -28,6 +28,7 @@ from auditor.report.tables import (
     throttling_frame,
 )
 from auditor.report.xlsx_styles import STATUS_COLOURS, Styles, print_setup, text_width
+from auditor.verdict.age import SLA_DAYS
 
 SHEET = "Summary"
 _CHART_ROWS = 16  # rows the status chart covers (288 px at 20 px a row, and a margin)
@@ -171,6 +172,8 @@ class _Summary:
             parts.append(f"{summary.exempt:,} of them exempt")
         if summary.changes is not None:
             parts.append(f"{summary.changes.get('regressed', 0):,} regressed since the baseline")
+        if summary.aged is not None:
+            parts.append(f"{summary.aged:,} findings open longer than {SLA_DAYS} days")
         parts.append("complete" if self.run.get("complete") else "PARTIAL: the run was interrupted")
         if self.run.get("started_at"):
             parts.append(f"started {self.run['started_at']} UTC")
@@ -197,6 +200,17 @@ class _Summary:
         )
         self._fact("Completeness", completeness(total, not_audited), self.styles.percent_fact)
         self._fact("Functions in report", total)
+        aged = self.document.summary.aged
+        if aged is not None:
+            self._fact(
+                f"Findings open longer than {SLA_DAYS} days",
+                aged,
+                self.styles.bad if aged else self.styles.good,
+            )
+        history = run.get("history")
+        if history:
+            self._fact("History store", history.get("store", ""))
+            self._fact("Scope", history.get("scope_label", ""))
         if not_audited:
             listed = " (listed in the JSON report)" if run.get("not_audited") else ""
             self._fact(f"Not audited{listed}", not_audited, self.styles.bad)
