@@ -53,7 +53,11 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         fail_on=args.fail_on,
         baseline=args.baseline,
         exemptions=args.exemptions,
+        history=args.history,
+        fail_on_age=args.fail_on_age,
     )
+    if args.no_history:
+        settings = replace(settings, history=None)
     if not args.inputs and not args.discover:
         raise UsageError(
             "no input: give URN list files (.txt .csv .xlsx .json) or - for stdin, "

@@ -89,7 +89,7 @@ def _share_change(before: float | None, after: float | None) -> str:
 
 
 def history_command(args: argparse.Namespace) -> int:
-    settings = settings_from(args, out=args.out)
+    settings = settings_from(args, out=args.out, history=args.history)
     if args.no_history or settings.history is None:
         raise UsageError("auditor history needs a store: drop --no-history / history = false")
     location = locate(settings.history or "", settings.out)

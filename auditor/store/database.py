@@ -93,7 +93,11 @@ class Database:
         are never held at once."""
         with self._errors():
             if self.kind == "postgresql":
-                with self._connection.cursor(name="auditor_stream") as cursor:
+                # A server-side cursor lives in a transaction (a read-only one here).
+                with (
+                    self._connection.transaction(),
+                    self._connection.cursor(name="auditor_stream") as cursor,
+                ):
                     cursor.itersize = 10_000
                     cursor.execute(self.sql(text), params)
                     yield from cursor
