@@ -7,9 +7,10 @@ import asyncio
 import signal
 import sys
 
-from auditor.audit import AuditResult, default_name, report_paths
+from auditor.audit import AuditResult, HistoryPlan, default_name, report_paths
 from auditor.cli.audit_command import audit_async
 from auditor.cli.console import EXIT_OK, EXIT_SIGNAL, Console
+from auditor.cli.history_command import TREND_RUNS, history_lines, open_store
 from auditor.cli.progress import summary_table
 from auditor.config import Settings, resolve_settings
 from auditor.errors import UsageError
@@ -17,6 +18,9 @@ from auditor.model import utc_now
 from auditor.service.auth import StaticToken
 from auditor.service.credential_sources import CredentialSource
 from auditor.source.inputs import from_lines
+from auditor.store.history import input_scope
+from auditor.store.journal import fingerprint
+from auditor.verdict.review import Review
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -37,6 +41,13 @@ def demo_command(args: argparse.Namespace) -> int:
         )
     name = default_name(utc_now()).replace("tracing-audit", "demo")
     console = Console(len(inputs.targets), sys.stderr, quiet=args.quiet)
+    # Recorded like any audit: a second demo shows what changed since the first one.
+    store = open_store(settings)
+    history = review = None
+    if store is not None:
+        scope = input_scope(fingerprint(inputs.targets.urns), ["demo-fleet"], len(inputs.targets))
+        history = HistoryPlan(store, scope, store.trend(scope.key, limit=TREND_RUNS - 1))
+        review = Review(standings=store.standings(inputs.targets.urns))
 
     async def demo() -> tuple[AuditResult, signal.Signals | None]:
         from auditor.emulator import running_emulator
@@ -50,12 +61,20 @@ def demo_command(args: argparse.Namespace) -> int:
             demo_source = CredentialSource(
                 StaticToken.method, lambda session, regions: StaticToken(DEFAULT_TOKEN)
             )
-            return await audit_async(inputs, demo_settings, demo_source, name, console)
+            return await audit_async(
+                inputs, demo_settings, demo_source, name, console, review=review, history=history
+            )
 
-    result, caught = asyncio.run(demo())
+    try:
+        result, caught = asyncio.run(demo())
+    finally:
+        if store is not None:
+            store.close()
     console.finish()
     if not args.quiet:
         print(summary_table(result.summary, report_paths(result)))
+        for line in history_lines(result):
+            print(line)
         print(
             "\nnext: open the .xlsx, or audit your own fleet: auditor audit URNS.txt, "
             "or auditor audit --discover --project ID --region R (see --help)"
