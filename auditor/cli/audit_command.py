@@ -17,7 +17,7 @@ from typing import Any
 from auditor.audit import AuditResult, HistoryPlan, default_name, report_paths, run_audit
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG, Console, SignalStop
 from auditor.cli.discover_command import NO_SCOPES
-from auditor.cli.history_command import LAST, TREND_RUNS, history_lines, open_store
+from auditor.cli.history_command import LAST, history_lines, history_plan, open_store
 from auditor.cli.progress import summary_table, throttling_lines
 from auditor.cli.wiring import (
     api_client,
@@ -151,12 +151,8 @@ def _audit(
                 len(inputs.targets),
             )
         )
-        history = HistoryPlan(store, scope, store.trend(scope.key, limit=TREND_RUNS - 1))
-        review = replace(
-            review,
-            standings=store.standings(inputs.targets.urns),
-            fail_on_age=settings.fail_on_age,
-        )
+        history, standings = history_plan(store, scope, inputs.targets.urns)
+        review = replace(review, standings=standings, fail_on_age=settings.fail_on_age)
         if settings.baseline == LAST:
             last = store.last_run(scope.key)
             if last is None:

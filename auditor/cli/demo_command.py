@@ -7,10 +7,10 @@ import asyncio
 import signal
 import sys
 
-from auditor.audit import AuditResult, HistoryPlan, default_name, report_paths
+from auditor.audit import AuditResult, default_name, report_paths
 from auditor.cli.audit_command import audit_async
 from auditor.cli.console import EXIT_OK, EXIT_SIGNAL, Console
-from auditor.cli.history_command import TREND_RUNS, history_lines, open_store
+from auditor.cli.history_command import history_lines, history_plan, open_store
 from auditor.cli.progress import summary_table
 from auditor.config import Settings, resolve_settings
 from auditor.errors import UsageError
@@ -46,8 +46,8 @@ def demo_command(args: argparse.Namespace) -> int:
     history = review = None
     if store is not None:
         scope = input_scope(fingerprint(inputs.targets.urns), ["demo-fleet"], len(inputs.targets))
-        history = HistoryPlan(store, scope, store.trend(scope.key, limit=TREND_RUNS - 1))
-        review = Review(standings=store.standings(inputs.targets.urns))
+        history, standings = history_plan(store, scope, inputs.targets.urns)
+        review = Review(standings=standings)
 
     async def demo() -> tuple[AuditResult, signal.Signals | None]:
         from auditor.emulator import running_emulator

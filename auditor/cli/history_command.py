@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor import __version__
-from auditor.audit import AuditResult
+from auditor.audit import AuditResult, HistoryPlan
 from auditor.cli.console import EXIT_OK
 from auditor.cli.wiring import settings_from
 from auditor.config import Settings
@@ -33,7 +33,7 @@ from auditor.store.history import (
     projects_scope,
 )
 from auditor.store.journal import fingerprint
-from auditor.verdict.age import SLA_DAYS
+from auditor.verdict.age import SLA_DAYS, Standings
 from auditor.verdict.review import Review, RunReview
 from auditor.verdict.rows import format_time
 from auditor.verdict.summary import STATUS_ORDER, summarize
@@ -49,6 +49,15 @@ def open_store(settings: Settings, resume_dir: Path | None = None) -> History | 
         return None
     out = settings.out if resume_dir is None or settings.out != Path("reports") else resume_dir
     return History.open(locate(settings.history, out))
+
+
+def history_plan(
+    store: History, scope: RunScope, urns: Sequence[str]
+) -> tuple[HistoryPlan, Standings]:
+    """What a run over `urns` takes from the store before it starts: the scope's recent runs
+    (Trend sheet, change since the last run) and each URN's standing (finding age)."""
+    plan = HistoryPlan(store, scope, store.trend(scope.key, limit=TREND_RUNS - 1))
+    return plan, store.standings(urns)
 
 
 def history_lines(result: AuditResult) -> list[str]:
