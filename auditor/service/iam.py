@@ -9,7 +9,7 @@
   once, and turns every other failure into an `IamError` that says what to do.
 
 No message carries a secret: of IAM's answer only its error code and message are shown, with
-any credential it echoes blotted out.
+any credential it echoes (any this `IamApi` has sent or been handed) blotted out.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ RETRY_DELAY = 2.0  # seconds, times the attempt: Huawei advises waiting 2-5 s af
 _BASE_HEADERS = {"Content-Type": "application/json;charset=utf8"}
 # Headers whose values are credentials: blotted out of anything IAM says back.
 _SECRET_HEADERS = ("x-auth-token", "x-security-token", "x-subject-token")
+_SHORTEST_SECRET = 8  # shorter values are not credentials; blotting them would garble messages
 
 
 class IamClient:
@@ -165,6 +166,13 @@ class IamApi:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = max(0, retries)
         self._sleep = sleep
+        self._secrets: set[str] = set()
+
+    def conceal(self, *values: str) -> None:
+        """Credentials that must never appear in a message: every later error blots them out.
+        The tokens sent and received are concealed by `call` itself; temporary keys, which
+        come in a body, by whoever reads them."""
+        self._secrets.update(value for value in values if len(value) >= _SHORTEST_SECRET)
 
     async def domain_id(self, identity: Identity) -> str:
         """The id of the account `identity` acts in: known already, or asked of IAM
@@ -213,7 +221,9 @@ class IamApi:
         while True:
             attempt += 1
             headers, tag = await identity.headers(method, url, base, data)
+            self.conceal(*_credentials_in(headers))
             reply = await self._send(method, url, headers, data)
+            self.conceal(*_credentials_in(reply.headers))
             if reply.status in expect:
                 return IamAnswer(reply.status, reply.headers, self._json(reply, what, whose))
             if reply.status == 401 and not renewed and await identity.refresh(tag):
@@ -227,7 +237,7 @@ class IamApi:
                 message = _for(whose, f"{reply.problem} (asked {attempt} times)")
                 raise IamError(message, account=whose, transient=True)
             code, said = iam_error(reply.raw)
-            said = _blot(said, headers)
+            said = self._blot(said)
             raise _refusal(reply.status, code, said, what, whose, agency, attempt)
 
     async def _send(self, method: str, url: str, headers: Mapping[str, str], data: bytes) -> _Reply:
@@ -254,6 +264,14 @@ class IamApi:
                 "--iam-endpoint and the network"
             )
         return _Reply(None, {}, b"", problem)
+
+    def _blot(self, text: str) -> str:
+        """`text` with every credential this IAM has been sent or has handed out replaced by
+        `****`: an IAM (or a proxy posing as one) that echoes them must not put them in a
+        message."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "****")
+        return text
 
     def _json(self, reply: _Reply, what: str, account: str) -> dict[str, Any]:
         try:
@@ -316,12 +334,8 @@ def _delay(headers: Mapping[str, str], attempt: int) -> float:
     return retry_after if retry_after is not None else RETRY_DELAY * attempt
 
 
-def _blot(text: str, headers: Mapping[str, str]) -> str:
-    """`text` with the value of every credential header sent replaced by `****`."""
-    for name, value in headers.items():
-        if name.lower() in _SECRET_HEADERS and value:
-            text = text.replace(value, "****")
-    return text
+def _credentials_in(headers: Mapping[str, str]) -> list[str]:
+    return [value for name, value in headers.items() if name.lower() in _SECRET_HEADERS]
 
 
 def _for(account: str, message: str) -> str:
