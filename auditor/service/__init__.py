@@ -14,16 +14,16 @@ iam.py                 `IamClient` (a password's project or domain token) and `I
 identity.py            who asks IAM: a token, a password's domain token, AK/SK + X-Domain-Id
 projects.py            `list_projects` of an account; `select_projects` (pure) picks the ones
                        to audit: no MOS, no disabled ones, regions and exclusions applied
-agency.py              other accounts: `Account`, `reach_account` -> agency tokens or
-                       temporary keys for listing and for FunctionGraph; `AgencyRefused`
+accounts.py            the config's `[[accounts]]`: `Account`, `parse_accounts`
+agency.py              other accounts reached: `reach_account` -> agency tokens or temporary
+                       keys, for listing and for FunctionGraph; `AgencyRefused`
 """
 
+from auditor.service.accounts import Account, parse_accounts
 from auditor.service.agency import (
-    Account,
     AccountAccess,
     AgencyKeys,
     AgencyTokens,
-    parse_accounts,
     reach_account,
 )
 from auditor.service.auth import (
