@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from auditor.config import DEFAULT_IAM_ENDPOINT
@@ -167,6 +168,9 @@ class IamApi:
         self._retries = max(0, retries)
         self._sleep = sleep
         self._secrets: set[str] = set()
+        # One GET /v3/auth/domains per identity, however many calls wait for it; a lock per
+        # identity, as finding an agency's account may need ours found first.
+        self._domain_lookups: dict[int, asyncio.Lock] = {}
 
     def conceal(self, *values: str) -> None:
         """Credentials that must never appear in a message: every later error blots them out.
@@ -177,17 +181,20 @@ class IamApi:
     async def domain_id(self, identity: Identity) -> str:
         """The id of the account `identity` acts in: known already, or asked of IAM
         (`GET /v3/auth/domains`, the one signed call without `X-Domain-Id`) and kept."""
-        if not identity.domain_id:
-            answer = await self.call(
-                "GET", "/v3/auth/domains", identity, what="the account's id", domain=False
-            )
-            domains = answer.data.get("domains")
-            first = domains[0] if isinstance(domains, list) and domains else None
-            domain_id = first.get("id") if isinstance(first, dict) else None
-            if not isinstance(domain_id, str) or not domain_id:
-                message = "IAM's list of domains names no account: check --iam-endpoint"
-                raise IamError(_for(identity.account, message), account=identity.account)
-            identity.domain_id = domain_id
+        if identity.domain_id:
+            return identity.domain_id
+        async with self._domain_lookups.setdefault(id(identity), asyncio.Lock()):
+            if not identity.domain_id:
+                answer = await self.call(
+                    "GET", "/v3/auth/domains", identity, what="the account's id", domain=False
+                )
+                domains = answer.data.get("domains")
+                first = domains[0] if isinstance(domains, list) and domains else None
+                domain_id = first.get("id") if isinstance(first, dict) else None
+                if not isinstance(domain_id, str) or not domain_id:
+                    message = "IAM's list of domains names no account: check --iam-endpoint"
+                    raise IamError(_for(identity.account, message), account=identity.account)
+                identity.domain_id = domain_id
         return identity.domain_id
 
     async def call(
@@ -252,7 +259,8 @@ class IamApi:
                 allow_redirects=False,
             ) as response:
                 raw = await read_capped(response, IAM_MAX_BODY)
-                return _Reply(response.status, dict(response.headers), raw)
+                # A copy that stays case-insensitive: `x-subject-token` is `X-Subject-Token`.
+                return _Reply(response.status, CIMultiDict(response.headers), raw)
         except TimeoutError:
             problem = (
                 f"IAM at {self.endpoint} did not answer within {self._timeout_s:g} s: check "

@@ -552,3 +552,43 @@ def test_a_listing_refused_with_a_stale_agency_credential_gets_a_fresh_one_once(
             f"{SECURITY_TOKEN}1",
             f"{SECURITY_TOKEN}2",
         ]
+
+
+def test_accounts_listed_at_once_find_our_account_id_once_and_their_own_each() -> None:
+    beta = Account("auditor", domain_name="beta")
+
+    def setup(fake: aioresponses) -> None:
+        fake.get(DOMAINS, payload={"domains": [{"id": HOME_DOMAIN, "name": "home"}]})
+        fake.post(SECURITY_TOKENS, **temporary_keys(1))
+        fake.post(SECURITY_TOKENS, **temporary_keys(2))
+        fake.get(DOMAINS, payload={"domains": [{"id": THEIR_DOMAIN, "name": "x"}]}, repeat=True)
+        fake.get(AUTH_PROJECTS, payload=LISTED, repeat=True)
+
+    async def work(api: IamApi, session: aiohttp.ClientSession) -> list[list[Project]]:
+        home = home_keys(domain_id="")
+        accesses = [reach_account(api, home, a, now=WallClock()) for a in (ACME, beta)]
+        listings = asyncio.gather(*(list_projects(api, a.identity) for a in accesses))
+        return list(await asyncio.wait_for(listings, timeout=5))  # no lock waits on itself
+
+    listings, sent = with_iam(setup, work)
+    assert [len(listing) for listing in listings] == [2, 2]
+    asked = [s for s in sent if s.url == DOMAINS]
+    ours = [s for s in asked if "X-Security-Token" not in s.headers]
+    assert len(ours) == 1  # our key's account, asked once for both
+    assert len(asked) == 3  # and each agency's account with its own keys
+
+
+def test_the_subject_token_header_is_read_whatever_its_case() -> None:
+    answer = agency_token(1)
+    answer["headers"] = {"x-subject-token": "MIIagency-token-secret-lower"}
+
+    def setup(fake: aioresponses) -> None:
+        fake.post(TOKENS, **answer)
+
+    async def work(api: IamApi, session: aiohttp.ClientSession) -> str:
+        credentials = reach_account(api, TokenIdentity(HOME_TOKEN), ACME, now=WallClock())
+        headers, _ = await credentials.credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+        return headers["X-Auth-Token"]
+
+    token, _ = with_iam(setup, work)
+    assert token == "MIIagency-token-secret-lower"
