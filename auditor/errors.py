@@ -11,12 +11,18 @@ Exceptions are for bugs and for problems that stop the whole run before anything
     │                  refuses a write (exit 2 before a run; after one, reports stand)
     ├── InvalidUrn     one entry is not a function URN; inputs turn it into an
     │                  `invalid_urn` row, so it never stops a run
-    └── CredentialsUnavailable
-                       no credential can be had for one project (IAM refused, no token for
-                       it); the client turns it into an `auth_failed` answer, never a crash
+    ├── CredentialsUnavailable
+    │                  no credential can be had for one project (IAM refused, no token for
+    │                  it); the client turns it into an `auth_failed` answer, never a crash
+    └── IamError       an IAM call of the estate (listing an account's projects or its domain,
+        │              assuming an agency) failed: that account cannot be listed
+        └── AgencyRefused
+                       an account's agency refused to be assumed (403): the caller reports
+                       that account and carries on with the others
 
 Every message says what was wrong and, where it helps, what to do. No message ever contains a
-secret: messages are built from file names, option names and URNs only.
+secret: messages are built from file names, option names, URNs, account and agency names, and
+IAM's own error message with any credential it echoes blotted out.
 """
 
 from __future__ import annotations
@@ -47,4 +53,39 @@ class InvalidUrn(AuditorError):
 
 
 class CredentialsUnavailable(AuditorError):
-    """No credential can be had for a project; the message says why (never the secret)."""
+    """No credential can be had for a project; the message says why (never the secret).
+
+    `lasting` is False when asking again later may help (IAM throttled or did not answer);
+    credential caches remember only lasting refusals, so they never ask IAM again for those.
+    """
+
+    def __init__(self, message: str, *, lasting: bool = True) -> None:
+        super().__init__(message)
+        self.lasting = lasting
+
+
+class IamError(AuditorError):
+    """An IAM call of the estate failed; the message names the call, IAM's answer and what to
+    do. `account` names the account it was for ("" for the credentials' own), `status` and
+    `code` are IAM's HTTP status and error code (None and "" when IAM did not answer), and
+    `transient` says whether the same call may succeed later (throttled, 5xx, no answer)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        account: str = "",
+        status: int | None = None,
+        code: str = "",
+        transient: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.account = account
+        self.status = status
+        self.code = code
+        self.transient = transient
+
+
+class AgencyRefused(IamError):
+    """The agency of `account` refused to be assumed (IAM answered 403 or 404): the agency
+    does not exist, does not trust these credentials, or the user may not assume it."""

@@ -3,6 +3,7 @@ builds them, a journal read whole, a wall clock set by hand and a spy on concurr
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,3 +109,37 @@ class ConcurrencySpy:
             self.order.append(f"end {name}")
             self.in_flight -= 1
             self.in_flight_by[key] -= 1
+
+
+class Sleeps:
+    """An injected `sleep` that records the delays asked for and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request an aioresponses fake received: method, URL, headers and JSON body."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any
+
+
+def sent_requests(fake: Any) -> list[Sent]:
+    """Every request `fake` (an `aioresponses`) received, grouped by method and URL in the
+    order each was first asked; a body sent as bytes is read as JSON."""
+    found: list[Sent] = []
+    for (method, url), calls in fake.requests.items():
+        for call in calls:
+            data = call.kwargs.get("data")
+            body = call.kwargs.get("json")
+            if isinstance(data, bytes) and data:
+                body = json.loads(data)
+            found.append(Sent(method, str(url), dict(call.kwargs.get("headers") or {}), body))
+    return found

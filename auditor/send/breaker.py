@@ -1,7 +1,8 @@
 """The credential guard: never hammer credentials that fail.
 
 Every request is sent under one or more credential *scopes* (a project; for AK/SK also the
-access key, shared by all projects). For each scope the guard keeps:
+access key, shared by all projects; another account's temporary key is an access key too).
+For each scope the guard keeps:
 
 - **probation**: until the scope has had one accepted request, only one request at a time is
   sent under it, so a bad credential is found out by one request, not by a whole worker pool;
@@ -23,7 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 
-from auditor.service.auth import ACCESS_KEY_SCOPE
+from auditor.service.auth import is_access_key_scope
 
 DEFAULT_THRESHOLD = 3
 GATEWAY_LOCK_AFTER = 5  # failed signatures in a row before the gateway locks an access key
@@ -52,7 +53,7 @@ class CredentialGuard:
         scope = self._scopes.get(name)
         if scope is None:
             limit = self.threshold
-            if name == ACCESS_KEY_SCOPE:
+            if is_access_key_scope(name):
                 limit = min(limit, GATEWAY_LOCK_AFTER - 1)
             scope = self._scopes[name] = _Scope(limit)
         return scope
@@ -62,9 +63,9 @@ class CredentialGuard:
         for name in scopes:
             scope = self._scope(name)
             if scope.failures >= scope.threshold:
-                if name == ACCESS_KEY_SCOPE:
+                if is_access_key_scope(name):
                     return (
-                        f"not sent: the access key was refused {scope.failures} times in a row; "
+                        f"not sent: the {name} was refused {scope.failures} times in a row; "
                         f"stopped before the gateway locks it (after {GATEWAY_LOCK_AFTER})"
                     )
                 return (
@@ -101,7 +102,7 @@ class CredentialGuard:
 
         Never under an access key: a retry is one more failed signature towards the gateway's
         lock, so there every refusal counts and the cap counts signatures."""
-        if ACCESS_KEY_SCOPE in scopes:
+        if any(is_access_key_scope(name) for name in scopes):
             return False
         return not any(self._scope(name).refresh_spent for name in scopes)
 

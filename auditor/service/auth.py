@@ -1,13 +1,15 @@
 """Credentials: what headers a request needs to be accepted, and how to get fresh ones.
 
-Four kinds, one protocol:
+Several kinds, one protocol:
 
 - `StaticToken`: one IAM token (`AUDITOR_TOKEN`) for every project;
 - `ProjectTokens`: a token per project from a credentials file, with a fallback for the rest;
 - `AkSkCredentials`: every request signed with `SDK-HMAC-SHA256` (see `auditor.service.signer`);
 - `IamPasswordTokens`: a project-scoped IAM token per project, fetched once when first needed
   (however many workers wait for it), cached until 5 minutes before it expires, refreshed when
-  FunctionGraph refuses it.
+  FunctionGraph refuses it (`ScopedTokens`, which agency tokens share);
+- `CredentialsByProject`: an estate's, each project asking with its own account's credentials
+  (another account's are in `auditor.service.agency`).
 
 Each credential names the *scopes* a failure counts against (`scopes`): a token fails for one
 project, an access key fails for every project at once, and the gateway locks it after five
@@ -16,22 +18,34 @@ failed signatures in a row. The `repr` of a credential never shows the secret.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from auditor.errors import CredentialsUnavailable
+from auditor.service.expiring import REFRESH_MARGIN as REFRESH_MARGIN
+from auditor.service.expiring import ExpiringCache
 from auditor.service.signer import sign
 
-REFRESH_MARGIN = timedelta(minutes=5)
 ACCESS_KEY_SCOPE = "access key"
 
 
 def project_scope(project_id: str) -> str:
     """The breaker scope of one project's credentials."""
     return f"project {project_id}"
+
+
+def access_key_scope(account: str = "") -> str:
+    """The breaker scope of an access key: the credentials' own (`ACCESS_KEY_SCOPE`), or the
+    temporary one of another account. The gateway locks any access key after five failed
+    signatures in a row, so each is guarded on its own."""
+    return f"{ACCESS_KEY_SCOPE} of account {account}" if account else ACCESS_KEY_SCOPE
+
+
+def is_access_key_scope(scope: str) -> bool:
+    """Whether `scope` is an access key's (see `access_key_scope`)."""
+    return scope == ACCESS_KEY_SCOPE or scope.startswith(f"{ACCESS_KEY_SCOPE} of account ")
 
 
 class Credentials(Protocol):
@@ -196,36 +210,28 @@ class AkSkCredentials:
         return f"AkSkCredentials(access_key={self._ak[:4]}****, secret_key=****)"
 
 
-@dataclass(frozen=True, slots=True)
-class IamToken:
-    """A project-scoped token and when it expires."""
+class CredentialsByProject:
+    """The credentials of an estate: each listed project asks with its account's credentials
+    (`routes`, by project id), every other project with `fallback` (the credentials' own).
 
-    token: str
-    expires_at: datetime
+    Project ids are unique across accounts, so the project id alone picks the account; the
+    scopes and the rate scope are those of the credentials picked.
+    """
 
+    def __init__(self, routes: Mapping[str, Credentials], fallback: Credentials) -> None:
+        self._routes = dict(routes)
+        self._fallback = fallback
+        others = len({id(credentials) for credentials in self._routes.values()})
+        self.method = fallback.method + (f", and {others} other accounts" if others else "")
 
-TokenFetcher = Callable[[str], Awaitable[IamToken]]
-"""Fetches a token scoped to a project; raises `CredentialsUnavailable` when IAM refuses."""
-
-
-class IamPasswordTokens:
-    """Project-scoped IAM tokens from a username and password, one per project."""
-
-    method = "IAM password (HUAWEICLOUD_USERNAME)"
-
-    def __init__(self, fetch: TokenFetcher, *, now: Callable[[], datetime]) -> None:
-        self._fetch = fetch
-        self._now = now
-        self._tokens: dict[str, IamToken] = {}
-        self._generation: dict[str, int] = {}
-        self._pending: dict[str, asyncio.Task[IamToken]] = {}
-        self._refused: dict[str, str] = {}
+    def _for(self, project_id: str) -> Credentials:
+        return self._routes.get(project_id, self._fallback)
 
     def scopes(self, project_id: str) -> tuple[str, ...]:
-        return (project_scope(project_id),)
+        return self._for(project_id).scopes(project_id)
 
     def rate_scope(self, project_id: str) -> str:
-        return "IAM user"
+        return self._for(project_id).rate_scope(project_id)
 
     async def headers(
         self,
@@ -235,45 +241,85 @@ class IamPasswordTokens:
         base: Mapping[str, str],
         body: bytes = b"",
     ) -> tuple[dict[str, str], str]:
-        token = self._tokens.get(project_id)
-        if token is None or self._now() >= token.expires_at - REFRESH_MARGIN:
-            token = await self._fetch_once(project_id)
-        return {**base, "X-Auth-Token": token.token}, self._tag(project_id)
+        return await self._for(project_id).headers(project_id, http_method, url, base, body)
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
-        if project_id in self._refused:
-            return False  # IAM said no: asking again with the same password only risks a lock
-        if rejected == self._tag(project_id):
-            self._tokens.pop(project_id, None)  # the next headers() fetches a fresh one
-        return True
-
-    def _tag(self, project_id: str) -> str:
-        return f"iam:{self._generation.get(project_id, 0)}"
-
-    async def _fetch_once(self, project_id: str) -> IamToken:
-        refused = self._refused.get(project_id)
-        if refused is not None:
-            raise CredentialsUnavailable(refused)
-        task = self._pending.get(project_id)
-        if task is None:
-            # One fetch per project however many workers wait: they all await this task.
-            task = asyncio.ensure_future(self._fetch_and_store(project_id))
-            self._pending[project_id] = task
-        try:
-            return await asyncio.shield(task)
-        finally:
-            if task.done() and self._pending.get(project_id) is task:
-                del self._pending[project_id]
-
-    async def _fetch_and_store(self, project_id: str) -> IamToken:
-        try:
-            token = await self._fetch(project_id)
-        except CredentialsUnavailable as exc:
-            self._refused[project_id] = str(exc)
-            raise
-        self._tokens[project_id] = token
-        self._generation[project_id] = self._generation.get(project_id, 0) + 1
-        return token
+        return await self._for(project_id).refresh(project_id, rejected)
 
     def __repr__(self) -> str:
-        return f"IamPasswordTokens({len(self._tokens)} projects, ****)"
+        return f"CredentialsByProject({len(self._routes)} projects routed, ****)"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class IamToken:
+    """A scoped token (project or domain) and when it expires; its `repr` hides the token."""
+
+    token: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return f"IamToken(****, expires_at={self.expires_at.isoformat()})"
+
+
+TokenFetcher = Callable[[str], Awaitable[IamToken]]
+"""Fetches a token scoped to a project; raises `CredentialsUnavailable` when IAM refuses."""
+
+
+class ScopedTokens:
+    """A token per project, fetched when first needed (however many workers wait for it),
+    cached until shortly before it expires, refreshed when FunctionGraph refuses it; a lasting
+    refusal by IAM is remembered and IAM is not asked again for that project.
+
+    The shape of password tokens (`IamPasswordTokens`) and agency tokens
+    (`auditor.service.agency.AgencyTokens`): they differ in how a token is fetched, in their
+    name, and in whose rate limit they count against.
+    """
+
+    def __init__(
+        self,
+        fetch: TokenFetcher,
+        *,
+        now: Callable[[], datetime],
+        method: str,
+        rate_scope: str,
+        tag: str,
+    ) -> None:
+        self._tokens = ExpiringCache(fetch, lambda token: token.expires_at, now=now)
+        self.method = method
+        self._rate_scope = rate_scope
+        self._tag = tag
+
+    def scopes(self, project_id: str) -> tuple[str, ...]:
+        return (project_scope(project_id),)
+
+    def rate_scope(self, project_id: str) -> str:
+        return self._rate_scope
+
+    async def headers(
+        self,
+        project_id: str,
+        http_method: str,
+        url: str,
+        base: Mapping[str, str],
+        body: bytes = b"",
+    ) -> tuple[dict[str, str], str]:
+        token, generation = await self._tokens.get(project_id)
+        return {**base, "X-Auth-Token": token.token}, f"{self._tag}:{generation}"
+
+    async def refresh(self, project_id: str, rejected: str) -> bool:
+        prefix, _, number = rejected.partition(":")
+        if prefix != self._tag or not number.isdigit():
+            return not self._tokens.refused(project_id)
+        return self._tokens.drop(project_id, int(number))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self._tokens)} projects, ****)"
+
+
+class IamPasswordTokens(ScopedTokens):
+    """Project-scoped IAM tokens from a username and password, one per project."""
+
+    method = "IAM password (HUAWEICLOUD_USERNAME)"
+
+    def __init__(self, fetch: TokenFetcher, *, now: Callable[[], datetime]) -> None:
+        super().__init__(fetch, now=now, method=self.method, rate_scope="IAM user", tag="iam")

@@ -6,12 +6,15 @@ Precedence, first match wins (README, "Credentials"):
    other projects fall back to the first of 2-4 that is set, or are `auth_failed`;
 2. `AUDITOR_TOKEN`: one IAM token for every project;
 3. `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK` (+ `HUAWEICLOUD_SDK_SECURITY_TOKEN`): signed
-   requests;
+   requests (IAM's calls also carry `HUAWEICLOUD_SDK_DOMAIN_ID` when set; else IAM is asked);
 4. `HUAWEICLOUD_USERNAME` + `HUAWEICLOUD_PASSWORD` + `HUAWEICLOUD_DOMAIN_NAME`: a project-scoped
    IAM token per project, fetched from `--iam-endpoint` (or the config's `[iam_endpoints]` for
    the project's region).
 
-The environment is passed in as a mapping; this module never reads `os.environ` itself.
+Each method also has an IAM identity (`auditor.service.identity`) for listing the account's
+projects and assuming agencies: the token itself, a domain-scoped token from the password, or
+the signing key. The environment is passed in as a mapping; this module never reads
+`os.environ` itself.
 """
 
 from __future__ import annotations
@@ -35,17 +38,24 @@ from auditor.service.auth import (
     StaticToken,
 )
 from auditor.service.iam import IamClient
+from auditor.service.identity import Identity, KeyIdentity, PasswordIdentity, TokenIdentity
 
 Builder = Callable[[aiohttp.ClientSession, Mapping[str, str]], Credentials]
 """Builds the credentials once the session exists; gets each project's region."""
 
+IdentityBuilder = Callable[[aiohttp.ClientSession], Identity]
+"""Builds the IAM identity (listing projects, assuming agencies) once the session exists."""
+
 
 @dataclass(frozen=True)
 class CredentialSource:
-    """The chosen method (a name for reports, never a secret) and how to build it."""
+    """The chosen method (a name for reports, never a secret), how to build its FunctionGraph
+    credentials, and how to build its IAM identity (`--all-projects`, `[[accounts]]`): None
+    when it has none (a credentials file's tokens alone)."""
 
     method: str
     build: Builder
+    identity: IdentityBuilder | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,8 @@ def choose_credentials(
             return ProjectTokens(tokens, inner, name)
 
         method = f"per-project tokens ({name})" + (f", else {fallback.method}" if fallback else "")
-        return CredentialSource(method, build)
+        # The file's tokens are per project: only the fallback can list an account.
+        return CredentialSource(method, build, fallback.identity if fallback else None)
     if fallback is None:
         raise UsageError(
             "no credentials: set AUDITOR_TOKEN, or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, or "
@@ -110,7 +121,11 @@ def choose_credentials(
 def _from_environment(env: Mapping[str, str], settings: Settings) -> CredentialSource | None:
     token = env.get("AUDITOR_TOKEN", "").strip()
     if token:
-        return CredentialSource(StaticToken.method, lambda session, regions: StaticToken(token))
+        return CredentialSource(
+            StaticToken.method,
+            lambda session, regions: StaticToken(token),
+            lambda session: TokenIdentity(token),
+        )
     ak = env.get("HUAWEICLOUD_SDK_AK", "").strip()
     sk = env.get("HUAWEICLOUD_SDK_SK", "").strip()
     if ak or sk:
@@ -119,7 +134,13 @@ def _from_environment(env: Mapping[str, str], settings: Settings) -> CredentialS
             raise UsageError(f"AK/SK credentials need {absent} as well")
         security = env.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip() or None
         credentials = AkSkCredentials(ak, sk, security, now=utc_now)
-        return CredentialSource(credentials.method, lambda session, regions: credentials)
+        # The official SDK's name for the account id of global services' calls: when set, IAM
+        # is not asked for it.
+        domain_id = env.get("HUAWEICLOUD_SDK_DOMAIN_ID", "").strip()
+        signer = KeyIdentity(ak, sk, security, now=utc_now, domain_id=domain_id)
+        return CredentialSource(
+            credentials.method, lambda session, regions: credentials, lambda session: signer
+        )
     names = ("HUAWEICLOUD_USERNAME", "HUAWEICLOUD_PASSWORD", "HUAWEICLOUD_DOMAIN_NAME")
     given = {name: env.get(name, "") for name in names}
     if any(given.values()):
@@ -128,8 +149,8 @@ def _from_environment(env: Mapping[str, str], settings: Settings) -> CredentialS
             raise UsageError(f"password credentials need {', '.join(missing)} as well")
         username, password, domain = (given[name] for name in names)
 
-        def build(session: aiohttp.ClientSession, regions: Mapping[str, str]) -> Credentials:
-            iam = IamClient(
+        def iam(session: aiohttp.ClientSession, regions: Mapping[str, str]) -> IamClient:
+            return IamClient(
                 session,
                 username=username,
                 password=password,
@@ -142,7 +163,12 @@ def _from_environment(env: Mapping[str, str], settings: Settings) -> CredentialS
                 default_endpoint=settings.iam_endpoint,
                 timeout=settings.timeout,
             )
-            return IamPasswordTokens(iam.fetch, now=utc_now)
 
-        return CredentialSource(IamPasswordTokens.method, build)
+        def build(session: aiohttp.ClientSession, regions: Mapping[str, str]) -> Credentials:
+            return IamPasswordTokens(iam(session, regions).fetch, now=utc_now)
+
+        def identity(session: aiohttp.ClientSession) -> Identity:
+            return PasswordIdentity(iam(session, {}).fetch_domain, now=utc_now)
+
+        return CredentialSource(IamPasswordTokens.method, build, identity)
     return None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from auditor.send.breaker import DEFAULT_THRESHOLD, GATEWAY_LOCK_AFTER, CredentialGuard
-from auditor.service.auth import ACCESS_KEY_SCOPE, project_scope
+from auditor.service.auth import ACCESS_KEY_SCOPE, access_key_scope, project_scope
 from tests.factories import ConcurrencySpy
 
 A = project_scope("0123456789abcdef0123456789abcdef")
@@ -270,3 +270,17 @@ def test_nothing_under_an_access_key_is_ever_refreshed() -> None:
     guard.accepted([A, ACCESS_KEY_SCOPE])
     assert not guard.may_refresh([A, ACCESS_KEY_SCOPE])
     assert guard.may_refresh([A])
+
+
+def test_another_accounts_temporary_key_is_guarded_like_an_access_key_of_its_own() -> None:
+    theirs = access_key_scope("acme-prod")
+    guard = CredentialGuard(threshold=10)
+    assert not guard.may_refresh([A, theirs])  # a retry is a failed signature too
+    for _ in range(GATEWAY_LOCK_AFTER - 1):
+        guard.refused([A, theirs], after_refresh=False)
+    message = guard.blocked([B, theirs])
+    assert message is not None
+    assert "access key of account acme-prod" in message
+    assert "gateway" in message
+    assert guard.blocked([B, ACCESS_KEY_SCOPE]) is None  # our own key is another key
+    assert guard.open_scopes() == [theirs]

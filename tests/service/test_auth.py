@@ -14,6 +14,7 @@ from auditor.service.auth import (
     REFRESH_MARGIN,
     AkSkCredentials,
     Credentials,
+    CredentialsByProject,
     IamPasswordTokens,
     IamToken,
     ProjectTokens,
@@ -397,3 +398,54 @@ def test_iam_repr_and_method_hide_tokens() -> None:
         assert "iam-token" not in text
         assert PROJECT_A not in text
     assert "1 projects" in repr(credentials)
+
+
+def test_an_iam_token_repr_hides_the_token() -> None:
+    token = IamToken("MIIsecret-token-in-repr", NOW)
+    assert "MIIsecret" not in repr(token)
+    assert "MIIsecret" not in str(token)
+    assert "2024-05-06" in repr(token)
+
+
+def test_a_refresh_with_a_tag_of_another_kind_does_not_drop_the_token() -> None:
+    clock = WallClock()
+    fetcher = CountingFetcher(clock)
+    credentials = IamPasswordTokens(fetcher, now=clock)
+
+    async def main() -> None:
+        await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        assert await credentials.refresh(PROJECT_A, "static") is True
+        _, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        assert tag == "iam:1"
+
+    asyncio.run(main())
+    assert fetcher.calls[PROJECT_A] == 1
+
+
+# --- CredentialsByProject ------------------------------------------------------------------
+
+
+def test_credentials_by_project_ask_with_the_accounts_credentials() -> None:
+    clock = WallClock()
+    theirs = AkSkCredentials(AK, SK, SECURITY_TOKEN, now=clock)
+    ours = StaticToken(TOKEN)
+    estate = CredentialsByProject({PROJECT_B: theirs}, ours)
+
+    async def main() -> None:
+        headers, tag = await estate.headers(PROJECT_A, "GET", URL, BASE)
+        assert (headers["X-Auth-Token"], tag) == (TOKEN, "static")
+        headers, tag = await estate.headers(PROJECT_B, "GET", URL, BASE)
+        assert headers["X-Security-Token"] == SECURITY_TOKEN
+        assert tag == "aksk"
+        assert await estate.refresh(PROJECT_B, "aksk") is False
+
+    asyncio.run(main())
+    assert estate.scopes(PROJECT_A) == (project_scope(PROJECT_A),)
+    assert estate.scopes(PROJECT_B) == (project_scope(PROJECT_B), ACCESS_KEY_SCOPE)
+    assert estate.rate_scope(PROJECT_A) == "token"
+    assert estate.rate_scope(PROJECT_B) == ACCESS_KEY_SCOPE
+    assert estate.method == f"{StaticToken.method}, and 1 other accounts"
+    for text in (repr(estate), estate.method):
+        assert TOKEN not in text
+        assert SECURITY_TOKEN not in text
+        assert PROJECT_B not in text

@@ -33,6 +33,7 @@ from auditor.service.credential_sources import (
     load_credentials_file,
 )
 from auditor.service.iam import IamClient
+from auditor.service.identity import Identity, KeyIdentity, PasswordIdentity, TokenIdentity
 
 PROJECT_A = "0123456789abcdef0123456789abcdef"
 PROJECT_B = "fedcba9876543210fedcba9876543210"
@@ -500,3 +501,45 @@ def test_iam_timeout() -> None:
     message = refusal({"exception": TimeoutError()})
     assert "did not answer" in message
     assert IAM in message
+
+
+# --- the IAM identity of each method (listing projects, assuming agencies) -----------------
+
+
+def identity_of(source: CredentialSource) -> Identity | None:
+    if source.identity is None:
+        return None
+    build = source.identity
+
+    async def main() -> Identity:
+        async with aiohttp.ClientSession() as session:
+            return build(session)
+
+    return asyncio.run(main())
+
+
+def test_each_method_has_its_iam_identity() -> None:
+    token = identity_of(choose_credentials(TOKEN_ENV, Settings()))
+    assert isinstance(token, TokenIdentity)
+    keys = identity_of(choose_credentials(AKSK_ENV, Settings()))
+    assert isinstance(keys, KeyIdentity)
+    assert keys.domain_id == ""  # IAM is asked for it
+    password = identity_of(choose_credentials(PASSWORD_ENV, Settings()))
+    assert isinstance(password, PasswordIdentity)
+    for identity in (token, keys, password):
+        assert identity.account == ""
+        for secret in (TOKEN, SK, PASSWORD):
+            assert secret not in repr(identity)
+
+
+def test_the_sdks_domain_id_variable_spares_asking_iam_for_it() -> None:
+    env = {**AKSK_ENV, "HUAWEICLOUD_SDK_DOMAIN_ID": " 0a1b2c3d4e5f60718293a4b5c6d7e8f9 "}
+    keys = identity_of(choose_credentials(env, Settings()))
+    assert isinstance(keys, KeyIdentity)
+    assert keys.domain_id == "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+
+def test_a_credentials_file_lists_only_through_its_fallback(tmp_path: Path) -> None:
+    assert choose_credentials({}, Settings(), file_of(tmp_path)).identity is None
+    source = choose_credentials(TOKEN_ENV, Settings(), file_of(tmp_path))
+    assert isinstance(identity_of(source), TokenIdentity)

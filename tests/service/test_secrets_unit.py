@@ -1,9 +1,11 @@
-"""No report, journal or row carries a full tracing AK, and the tracing SK never gets that far."""
+"""No report, journal or row carries a full tracing AK, and the tracing SK never gets that far;
+no agency token, temporary key or security token of the estate shows anywhere."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Iterator
@@ -16,17 +18,23 @@ import openpyxl
 import pytest
 from aioresponses import aioresponses
 
+from auditor.errors import AuditorError
 from auditor.model import Probe, Row, Status, Target, mask_ak
 from auditor.report.csv_render import render_csv
 from auditor.report.json_render import render_json
 from auditor.report.tables import ReportDocument, summarize
 from auditor.report.xlsx_render import render_xlsx
-from auditor.service.auth import StaticToken
+from auditor.service.agency import Account, TemporaryKeys, fetch_temporary_keys, reach_account
+from auditor.service.auth import IamToken, StaticToken
 from auditor.service.client import TracingClient
+from auditor.service.iam import IamAnswer, IamApi
+from auditor.service.identity import KeyIdentity, TokenIdentity
+from auditor.service.projects import list_projects
 from auditor.source.urn import parse_urn
 from auditor.store.journal import Journal
 from auditor.verdict.classify import classify
 from auditor.verdict.rows import result_row
+from tests.factories import Sleeps, WallClock
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 URN = f"urn:fss:cn-north-4:{PROJECT}:function:default:fn-1"
@@ -138,3 +146,106 @@ def test_from_the_wire_to_every_output_no_sk_no_full_ak_no_token(tmp_path: Path)
     for name, data in outputs(rows, tmp_path):
         for secret in (FULL_SK, FULL_AK, TOKEN):
             assert secret.encode() not in data, (name, secret)
+
+
+# --- the estate: agency tokens, temporary keys and security tokens -------------------------
+
+HOME_TOKEN = "MIIplanted-home-token-7a1f"
+AGENCY_TOKEN = "MIIplanted-agency-token-3c9e"
+TEMP_AK = "PLANTEDTEMPAK000042"
+TEMP_SK = "planted-temporary-secret-key-5d2b"
+SECURITY_TOKEN = "planted-security-token-8e4a"
+HOME_SK = "planted-home-secret-key-1b6c"
+PLANTED = (HOME_TOKEN, AGENCY_TOKEN, TEMP_AK, TEMP_SK, SECURITY_TOKEN, HOME_SK)
+IAM = "https://iam.example.test"
+
+
+def _estate_run() -> list[str]:
+    """Every path of the estate with planted secrets: listings through agency tokens and
+    temporary keys, FunctionGraph requests with both, and IAM refusals that echo what they
+    were sent. Returns the repr, str and message of everything a caller could show."""
+    listed = {"projects": [{"id": PROJECT, "name": "cn-north-4", "enabled": True}]}
+    echo = f"echo {HOME_TOKEN} {AGENCY_TOKEN} {SECURITY_TOKEN}"
+    shown: list[str] = []
+    with aioresponses() as fake:
+        tokens = f"{IAM}/v3/auth/tokens?nocatalog=true"
+        keys = f"{IAM}/v3.0/OS-CREDENTIAL/securitytokens"
+        projects = f"{IAM}/v3/auth/projects"
+        token_answer = {
+            "status": 201,
+            "headers": {"X-Subject-Token": AGENCY_TOKEN},
+            "payload": {"token": {"expires_at": "2099-01-01T00:00:00Z"}},
+        }
+        keys_answer = {
+            "status": 201,
+            "payload": {
+                "credential": {
+                    "access": TEMP_AK,
+                    "secret": TEMP_SK,
+                    "securitytoken": SECURITY_TOKEN,
+                    "expires_at": "2099-01-01T00:00:00Z",
+                }
+            },
+        }
+        fake.post(tokens, **token_answer, repeat=True)
+        fake.post(keys, **keys_answer)
+        fake.get(projects, payload=listed)  # through the agency token
+        fake.get(projects, payload=listed)  # through the temporary keys
+        fake.get(projects, status=403, payload={"error": {"code": "IAM.1", "message": echo}})
+        fake.get(projects, status=400, payload={"error": {"code": "IAM.2", "message": echo}})
+        fake.post(keys, status=403, payload={"error": {"code": "IAM.3", "message": echo}})
+        fake.get(re.compile(r"https://functiongraph.*"), payload={"tracing_ak": "A"}, repeat=True)
+
+        async def main() -> None:
+            async with aiohttp.ClientSession() as session:
+                api = IamApi(session, endpoint=IAM, retries=0, sleep=Sleeps())
+                acme = Account("auditor", domain_name="acme")
+                beta = Account("auditor", domain_id="b" * 32, name="beta")
+                home_keys = KeyIdentity("HOMEAK", HOME_SK, now=WallClock(), domain_id="a" * 32)
+                by_token = reach_account(api, TokenIdentity(HOME_TOKEN), acme, now=WallClock())
+                by_keys = reach_account(api, home_keys, beta, now=WallClock())
+                found = [
+                    *await list_projects(api, by_token.identity),
+                    *await list_projects(api, by_keys.identity),
+                ]
+                for access in (by_token, by_keys):
+                    client = TracingClient(session, access.credentials)
+                    probe = await client.probe(parse_urn(URN))
+                    assert probe.http_status == 200
+                    shown.extend([repr(access), repr(probe), access.credentials.method])
+                    shown.extend([repr(access.identity), str(access.identity), probe.credential])
+                for access in (by_token, by_keys):
+                    try:
+                        await list_projects(api, access.identity)
+                    except AuditorError as exc:
+                        shown.extend([str(exc), repr(exc)])
+                try:
+                    await fetch_temporary_keys(api, home_keys, acme)
+                except AuditorError as exc:
+                    shown.extend([str(exc), repr(exc)])
+                shown.extend(repr(p) for p in found)
+
+        asyncio.run(main())
+    return shown
+
+
+def test_no_estate_secret_in_any_repr_message_or_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    shown = _estate_run()
+    assert any("agency auditor refused" in text for text in shown)  # the refusals were seen
+    assert any("****" in text for text in shown)  # and IAM's echo was blotted out
+    for text in [*shown, caplog.text]:
+        for secret in PLANTED:
+            assert secret not in text, (secret, text)
+
+
+def test_the_estates_secret_holders_show_none_in_their_repr() -> None:
+    holders = [
+        TemporaryKeys(TEMP_AK, TEMP_SK, SECURITY_TOKEN, CHECKED),
+        IamToken(AGENCY_TOKEN, CHECKED),
+        IamAnswer(201, {"X-Subject-Token": AGENCY_TOKEN}, {"credential": {"secret": TEMP_SK}}),
+    ]
+    for holder in holders:
+        for text in (repr(holder), str(holder)):
+            for secret in PLANTED:
+                assert secret not in text, (secret, text)
