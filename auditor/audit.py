@@ -260,7 +260,7 @@ def _record(
         return JournalRows(journal_path, subset).indexed()
 
     try:
-        return history.store.record(facts, rows.indexed(), standings, reread), ""
+        return history.store.record(facts, rows.records(), standings, reread), ""
     except (HistoryError, OSError) as exc:
         return None, (
             f"the run was not recorded in the history store ({exc}); the reports are "

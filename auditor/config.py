@@ -296,16 +296,23 @@ def _history(key: str, value: Any) -> str | None:
 
 
 def without_password(url: str) -> str:
-    """A store URL fit to print or record: a PostgreSQL URL's password masked."""
+    """A store URL fit to print or record: a PostgreSQL URL's password masked, whether it is
+    in the user part or a `password=` parameter."""
     if not url.startswith(("postgresql://", "postgres://")):
         return url
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname or ''}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        netloc = f"{parts.username}:***@{parts.hostname or ''}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        parts = parts._replace(netloc=netloc)
+    if "password=" in parts.query.lower():
+        query = "&".join(
+            "password=***" if item.lower().startswith("password=") else item
+            for item in parts.query.split("&")
+        )
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
 
 
 def _access_keys(key: str, value: Any) -> frozenset[str]:

@@ -35,7 +35,7 @@ from auditor.store.history import (
 from auditor.store.journal import fingerprint
 from auditor.verdict.age import SLA_DAYS, Standings
 from auditor.verdict.review import Review, RunReview
-from auditor.verdict.rows import format_time
+from auditor.verdict.rows import format_time, to_record
 from auditor.verdict.summary import STATUS_ORDER, summarize
 
 LAST = "last"  # `--baseline last`
@@ -225,8 +225,10 @@ def _record(store: History, source: RebuildSource) -> RecordedRun:
         recorded_at=format_time(utc_now()),
         recorded_from=f"import {source.path.name}",
     )
-    indexed = list(enumerate(marked))
-    return store.record(facts, indexed, standings, lambda indices: [indexed[i] for i in indices])
+    records = ((index, to_record(row)) for index, row in enumerate(marked))
+    return store.record(
+        facts, records, standings, lambda indices: [(i, marked[i]) for i in indices]
+    )
 
 
 def _scope(run: dict[str, Any], urns: list[str], source: RebuildSource) -> RunScope:

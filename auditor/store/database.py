@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from auditor.config import without_password
 from auditor.errors import HistoryError
@@ -210,5 +210,20 @@ def _first_line(exc: Exception, location: str) -> str:
     """The error's first line, with the URL's password (should a driver echo it) masked."""
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
-    password = urlsplit(location).password if is_postgres(location) else None
-    return line.replace(password, "***") if password else line
+    for secret in _passwords(location):
+        line = line.replace(secret, "***")
+    return line
+
+
+def _passwords(location: str) -> list[str]:
+    """The passwords a PostgreSQL URL holds (user part, `password=` parameter)."""
+    if not is_postgres(location):
+        return []
+    parts = urlsplit(location)
+    found = [parts.password] if parts.password else []
+    for item in parts.query.split("&"):
+        key, _, value = item.partition("=")
+        if key.lower() == "password" and value:
+            found.append(unquote(value))
+            found.append(value)
+    return found

@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from auditor.errors import HistoryError
@@ -317,12 +318,13 @@ class History:
     def record(
         self,
         facts: RunFacts,
-        rows: Iterable[tuple[int, Row]],
+        records: Iterable[tuple[int, Mapping[str, Any]]],
         standings: Standings,
-        reread: Any = None,
+        reread: Callable[[array[int]], Iterable[tuple[int, Row]]] | None = None,
     ) -> RecordedRun:
-        """Record a run and its rows (`(target index, row)`, streamed, marked with their age)
-        in one transaction, replacing an earlier record of the same run.
+        """Record a run and its rows (`(target index, record)`: each row as the report's
+        JSON object, streamed, marked with its age) in one transaction, replacing an earlier
+        record of the same run.
 
         `standings` are the targets' standings before the run (what the rows were aged from):
         a function's standing and timeline are written only where the run changed them.
@@ -345,11 +347,12 @@ class History:
                 )
 
             def results() -> Iterator[tuple[Any, ...]]:
-                for index, row in rows:
-                    before = standings.get(index)
-                    if before is None or standing_after(before, row, _age(row)) != before:
+                # Records, not rows: a million are read straight from the journal's JSON.
+                for index, record in records:
+                    status, first_seen, failing_since = _STANDING_KEYS(record)
+                    if standings.differs(index, status, first_seen, failing_since):
                         changed.append(index)
-                    yield _result_tuple(run_id, row)
+                    yield (run_id, *_RESULT_VALUES(record))
 
             database.insert_many("results", _RESULT_COLUMNS, results())
             if changed:
@@ -507,24 +510,8 @@ def _age(row: Row) -> Age:
     return Age(row.first_seen, row.failing_since, row.days_failing)
 
 
-def _result_tuple(run_id: int, row: Row) -> tuple[Any, ...]:
-    return (
-        run_id,
-        row.urn,
-        row.region,
-        row.project_id,
-        row.function,
-        row.status.value,
-        row.http_status,
-        row.error_code,
-        row.tracing_ak,
-        row.checked_at,
-        row.change,
-        int(row.exempt),
-        row.first_seen,
-        row.failing_since,
-        row.days_failing,
-    )
+_RESULT_VALUES = itemgetter(*_RESULT_COLUMNS[1:])  # a report record's values, in table order
+_STANDING_KEYS = itemgetter("status", "first_seen", "failing_since")
 
 
 def _now_text() -> str:

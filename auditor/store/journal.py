@@ -222,6 +222,14 @@ class JournalRows:
         for _, line in self._lines():
             yield from_record(json.loads(line))
 
+    def records(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """`(target index, record)` of each placed row, in target order: the row as the JSON
+        report's object (`to_record`), for readers that need no `Row`."""
+        offsets = (index for index, offset in enumerate(self._offsets) if offset >= 0)
+        loads = json.loads
+        for index, (_, line) in zip(offsets, self._lines(), strict=True):
+            yield index, loads(line.decode("utf-8"))
+
     def indexed(self) -> Iterator[tuple[int, Row]]:
         """`(target index, row)` of each placed row, in target order."""
         rows = iter(self)

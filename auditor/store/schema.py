@@ -54,7 +54,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             tracing_ak TEXT NOT NULL,
             checked_at TEXT NOT NULL,
             change TEXT NOT NULL,
-            exempt INTEGER NOT NULL,
+            exempt BOOLEAN NOT NULL,
             first_seen TEXT NOT NULL,
             failing_since TEXT NOT NULL,
             days_failing INTEGER

@@ -91,6 +91,7 @@ def parse_time(text: str) -> datetime:
 
 _CODES: tuple[Status, ...] = tuple(Status)
 _CODE_OF = {status: code for code, status in enumerate(_CODES)}
+_CODE_OF_VALUE = {status.value: code for code, status in enumerate(_CODES)}
 _NONE = -1
 
 
@@ -132,6 +133,18 @@ class Standings:
             verdict=_CODES[verdict] if verdict != _NONE else None,
             failing_since=self._text(self._failing_since[index]),
             status=_CODES[status],
+        )
+
+    def differs(self, index: int, status: str, first_seen: str, failing_since: str) -> bool:
+        """Whether a row (its status value and age columns) leaves target `index` with
+        another standing than it had: cheaper than building both standings. The same status
+        means the same last verdict, so the verdict needs no comparing."""
+        code = self._status[index]
+        if code == _NONE or code != _CODE_OF_VALUE[status]:
+            return True
+        return (
+            self._text(self._first_seen[index]) != first_seen
+            or self._text(self._failing_since[index]) != failing_since
         )
 
     def _text(self, epoch: int) -> str:
