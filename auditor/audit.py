@@ -180,7 +180,10 @@ async def run_audit(
     trend = None
     previous = None
     if history is not None:
-        previous = history.trend[-1] if history.trend else None
+        first_started = resumed.get("first_started_at") or run["started_at"]
+        # A resumed run's own partial record is not a run before it.
+        before = [r for r in history.trend if (r.started_at, r.name) != (first_started, name)]
+        previous = before[-1] if before else None
         facts = RunFacts(
             key=f"{resumed.get('first_started_at') or run['started_at']} {name}",
             name=name,
@@ -199,7 +202,7 @@ async def run_audit(
             "scope_label": history.scope.label,
             "previous_run": previous.as_dict() if previous is not None else None,
         }
-        trend = [*(r.as_dict() for r in history.trend), _this_run(facts)]
+        trend = [*(r.as_dict() for r in before), _this_run(facts)]
     document = ReportDocument(rows, reviewed.summary, run, comparison, exempted, trend=trend)
     paths = write_reports(document, settings.out, name, settings.formats)
     recorded, history_error = None, ""

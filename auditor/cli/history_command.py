@@ -23,7 +23,7 @@ from auditor.config import Settings
 from auditor.errors import UsageError
 from auditor.model import Row, utc_now
 from auditor.report.rebuild import RebuildSource, load_source
-from auditor.store.database import locate
+from auditor.store.database import is_postgres, locate
 from auditor.store.history import (
     History,
     RecordedRun,
@@ -102,13 +102,13 @@ def history_command(args: argparse.Namespace) -> int:
     if args.no_history or settings.history is None:
         raise UsageError("auditor history needs a store: drop --no-history / history = false")
     location = locate(settings.history or "", settings.out)
+    if args.action != "import" and args.files:
+        raise UsageError(f"unexpected arguments: {' '.join(args.files)} (import FILE... ?)")
     if args.action == "migrate":
         with History.open(location, migrate=True) as store:
             print(f"history store {store.where}: at schema {store.version()}")
         return EXIT_OK
-    if args.action != "import" and args.files:
-        raise UsageError(f"unexpected arguments: {' '.join(args.files)} (import FILE... ?)")
-    if args.action is None and not (settings.history or (settings.out / "history.sqlite").exists()):
+    if args.action is None and not is_postgres(location) and not Path(location).exists():
         raise UsageError(
             f"no history store at {location}: run an audit first, or give --history/--out"
         )
@@ -226,8 +226,13 @@ def _record(store: History, source: RebuildSource) -> RecordedRun:
         recorded_from=f"import {source.path.name}",
     )
     records = ((index, to_record(row)) for index, row in enumerate(marked))
+    # A run older than one the store holds adds its rows and totals, not its standings.
     return store.record(
-        facts, records, standings, lambda indices: [(i, marked[i]) for i in indices]
+        facts,
+        records,
+        standings,
+        lambda found: [(i, marked[i]) for i in found],
+        update_standings=not store.has_run_after(started),
     )
 
 

@@ -12,6 +12,7 @@ file at the same moment both land, one after the other.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,17 +170,26 @@ def _connect_sqlite(location: str) -> sqlite3.Connection:
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise HistoryError(f"history store {location}: cannot be opened ({exc})") from None
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint
-        connection.execute("PRAGMA foreign_keys=ON")
-    except sqlite3.DatabaseError as exc:
-        connection.close()
-        raise HistoryError(
-            f"history store {location}: not an auditor history store ({exc}); "
-            "give another --history"
-        ) from None
-    return connection
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            # Switching a new file to WAL takes a lock the busy timeout does not wait for:
+            # another audit creating the same store at this moment makes it fail at once.
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint
+            connection.execute("PRAGMA foreign_keys=ON")
+            return connection
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                connection.close()
+                raise HistoryError(f"history store {location}: {exc}") from None
+            time.sleep(0.05)
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise HistoryError(
+                f"history store {location}: not an auditor history store ({exc}); "
+                "give another --history"
+            ) from None
 
 
 def _connect_postgres(location: str) -> Any:

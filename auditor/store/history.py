@@ -321,6 +321,8 @@ class History:
         records: Iterable[tuple[int, Mapping[str, Any]]],
         standings: Standings,
         reread: Callable[[array[int]], Iterable[tuple[int, Row]]] | None = None,
+        *,
+        update_standings: bool = True,
     ) -> RecordedRun:
         """Record a run and its rows (`(target index, record)`: each row as the report's
         JSON object, streamed, marked with its age) in one transaction, replacing an earlier
@@ -330,6 +332,8 @@ class History:
         a function's standing and timeline are written only where the run changed them.
         `reread(indices)` gives the rows at those target indices again (a second, short read
         of the journal) once the rows are in: `functions` and `changes` are written then.
+        `update_standings=False` records the run's rows and totals only (a backfilled run
+        older than what the store already holds must not rewind the standings).
         """
         database = self.database
         changed = array("q")
@@ -355,13 +359,18 @@ class History:
                     yield (run_id, *_RESULT_VALUES(record))
 
             database.insert_many("results", _RESULT_COLUMNS, results())
-            if changed:
+            if changed and update_standings:
                 if reread is None:
                     raise ValueError("record() needs reread() when standings changed")
                 self._write_standings(run_id, reread(changed), standings)
         recorded = self.runs_by_id(run_id)
         assert recorded is not None
         return recorded
+
+    def has_run_after(self, started_at: str) -> bool:
+        """Whether a run that started after `started_at` is recorded."""
+        found = self.database.rows("SELECT 1 FROM runs WHERE started_at > ? LIMIT 1", (started_at,))
+        return bool(found)
 
     def runs_by_id(self, run_id: int) -> RecordedRun | None:
         found = self.database.rows(f"SELECT {_RUN_FIELDS} FROM runs WHERE run_id = ?", (run_id,))
