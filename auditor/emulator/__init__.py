@@ -13,6 +13,8 @@ nothing of the package but `auditor.source.urn`, `auditor.errors` and `auditor.s
     config.py  `EmulatorConfig` and the well-known credentials it accepts (`DEFAULT_TOKEN`, ...)
                and the APM keys it lists (`DEFAULT_APM_AK`, `DEFAULT_APM_SK`)
     auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks
+    estate.py  an estate of accounts (`Estate.generate`): their projects (a default one per
+               region, sub-projects, `MOS`) and the agencies that trust the home account
     iam.py     IAM's `POST /v3/auth/tokens`: project-scoped tokens for a user's password
     tracing.py each function's tracing settings: the GET's answer, UpdateTracing's changes
                (`TracingSettings`)
@@ -35,6 +37,15 @@ from auditor.emulator.config import (
     DEFAULT_TOKEN,
     DEFAULT_USER,
     EmulatorConfig,
+)
+from auditor.emulator.estate import (
+    DEFAULT_AGENCY,
+    DEFAULT_SUBPROJECTS,
+    MOS,
+    Account,
+    Estate,
+    Project,
+    region_of,
 )
 from auditor.emulator.faults import (
     PLAIN_SK_PREFIX,
@@ -72,6 +83,7 @@ from auditor.emulator.stats import Stats
 
 __all__ = [
     "ADDED_SHARE",
+    "DEFAULT_AGENCY",
     "DEFAULT_AK",
     "DEFAULT_APM_AK",
     "DEFAULT_APM_SK",
@@ -79,12 +91,14 @@ __all__ = [
     "DEFAULT_MIX",
     "DEFAULT_PASSWORD",
     "DEFAULT_SK",
+    "DEFAULT_SUBPROJECTS",
     "DEFAULT_TOKEN",
     "DEFAULT_USER",
     "FIXED_SHARE",
     "LAST_MODIFIED",
     "MAX_ITEMS",
     "MEMORY_SIZES",
+    "MOS",
     "PACKAGES",
     "PLAIN_SK_PREFIX",
     "QUALIFIED_SHARE",
@@ -93,13 +107,16 @@ __all__ = [
     "REGRESSED_SHARE",
     "REMOVED_SHARE",
     "RUNTIMES",
+    "Account",
     "Answer",
     "Behaviour",
     "Drift",
     "EmulatedFunction",
     "EmulatorConfig",
+    "Estate",
     "Fault",
     "Fleet",
+    "Project",
     "RateLimit",
     "RateSchedule",
     "RunningEmulator",
@@ -108,5 +125,6 @@ __all__ = [
     "parse_fault_spec",
     "parse_schedule",
     "pick_function_faults",
+    "region_of",
     "running_emulator",
 ]
