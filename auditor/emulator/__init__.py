@@ -12,10 +12,17 @@ nothing of the package but `auditor.source.urn`, `auditor.errors` and `auditor.s
                   a schedule (`RateLimit`, `parse_schedule`)
     config.py  `EmulatorConfig` and the well-known credentials it accepts (`DEFAULT_TOKEN`, ...)
                and the APM keys it lists (`DEFAULT_APM_AK`, `DEFAULT_APM_SK`)
-    auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks
     estate.py  an estate of accounts (`Estate.generate`): their projects (a default one per
                region, sub-projects, `MOS`) and the agencies that trust the home account
-    iam.py     IAM's `POST /v3/auth/tokens`: project-scoped tokens for a user's password
+    access_keys.py  the gateway's AK/SK side: permanent and temporary keys, signature checks,
+                    locks
+    auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks, accounts;
+               and who a request to IAM comes from
+    iam.py     IAM's `POST /v3/auth/tokens`: project- (or domain-) scoped tokens for a user's
+               password
+    agency.py  IAM's agencies: `assume_role` tokens and temporary keys in another account
+    iam_listing.py  IAM's `GET /v3/auth/projects`, `/v3/projects` and `/v3/auth/domains`
+    iam_routes.py   each IAM route, from request to answer
     tracing.py each function's tracing settings: the GET's answer, UpdateTracing's changes
                (`TracingSettings`)
     apm.py     the APM service's key listing, `GET /v1/apm2/access-keys`
@@ -23,8 +30,9 @@ nothing of the package but `auditor.source.urn`, `auditor.errors` and `auditor.s
                measured run in another process
     server.py  the APIs on aiohttp.web (`create_app`, `running_emulator`)
 
-Everything it serves is a pure function of `Fleet.generate`'s arguments, the `EmulatorConfig`
-and the UpdateTracing requests it has accepted.
+Everything it serves is a pure function of `Fleet.generate`'s arguments (with an estate,
+`Estate.generate`'s), the `EmulatorConfig`, the UpdateTracing requests it has accepted and the
+credentials IAM has granted.
 """
 
 from auditor.emulator.config import (

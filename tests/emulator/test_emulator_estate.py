@@ -1,27 +1,168 @@
 """The estate: accounts and their projects drawn from a seed, the names Huawei Cloud gives them
 (a region's default project, `<region>_<suffix>` sub-projects, `MOS`), the agencies that trust
-the home account, and a fleet spread over every project but `MOS`."""
+the home account, and a fleet spread over every project but `MOS`.
+
+The helpers here (`serve_estate`, `call`, `signed`, `password_token`, ...) serve an estate on
+127.0.0.1 and speak to it; test_emulator_iam_listing, test_emulator_agency and
+test_emulator_estate_server share them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
+import aiohttp
 import pytest
+import yarl
 
 from auditor.emulator import (
     DEFAULT_AGENCY,
+    DEFAULT_AK,
     DEFAULT_DOMAIN,
+    DEFAULT_PASSWORD,
+    DEFAULT_SK,
+    DEFAULT_USER,
     MOS,
     REGIONS,
+    EmulatorConfig,
     Estate,
     Fleet,
+    RunningEmulator,
     region_of,
+    running_emulator,
 )
+from auditor.emulator.auth import WallClock, utc_now
 from auditor.emulator.estate import account_name
+from auditor.service.signer import sign
 
 ESTATE = Estate.generate(3, seed=4, refusing={"emulator-domain-3"})
+HOME, TRUSTING, REFUSING = ESTATE.accounts
+ESTATE_FLEET = ESTATE.fleet(120, seed=4)
 HEX32 = re.compile(r"[0-9a-f]{32}")
+
+EstateScenario = Callable[[RunningEmulator, aiohttp.ClientSession], Awaitable[None]]
+
+
+def serve_estate(
+    scenario: EstateScenario,
+    *,
+    config: EmulatorConfig | None = None,
+    wall_clock: WallClock = utc_now,
+) -> None:
+    """Run `scenario` against a fresh emulator playing `ESTATE` and a client."""
+
+    async def main() -> None:
+        async with (
+            running_emulator(
+                ESTATE_FLEET, config, estate=ESTATE, wall_clock=wall_clock
+            ) as emulator,
+            aiohttp.ClientSession() as session,
+        ):
+            await scenario(emulator, session)
+
+    asyncio.run(main())
+
+
+def project_of(account: Any, name: str) -> str:
+    """The id of `account`'s project called `name`."""
+    project = account.project_named(name)
+    assert project is not None
+    return str(project.id)
+
+
+async def call(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: yarl.URL | str,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> tuple[int, Any, aiohttp.ClientResponse]:
+    """One request, its body as JSON (None if it has none or is not JSON)."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    async with session.request(method, url, headers=headers or {}, data=data) as response:
+        raw = await response.read()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return response.status, parsed, response
+
+
+def signed(
+    url: yarl.URL | str,
+    *,
+    method: str = "GET",
+    body: bytes = b"",
+    ak: str = DEFAULT_AK,
+    sk: str = DEFAULT_SK,
+    project_id: str | None = None,
+    domain_id: str | None = None,
+    security_token: str | None = None,
+    moment: datetime | None = None,
+) -> dict[str, str]:
+    """The headers of a request signed as the official SDKs sign it (IAM calls add
+    `X-Domain-Id`, as Huawei's SDKs do for global services)."""
+    base = {"Content-Type": "application/json"}
+    if domain_id is not None:
+        base["X-Domain-Id"] = domain_id
+    added = sign(
+        ak=ak,
+        sk=sk,
+        method=method,
+        url=str(url),
+        headers=base,
+        body=body,
+        moment=moment or datetime.now(UTC),
+        project_id=project_id,
+        security_token=security_token,
+    )
+    return {**base, **added.headers}
+
+
+def password_body(scope: dict[str, Any], domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
+    user = {"name": DEFAULT_USER, "password": DEFAULT_PASSWORD, "domain": {"name": domain}}
+    identity = {"methods": ["password"], "password": {"user": user}}
+    return {"auth": {"identity": identity, "scope": scope}}
+
+
+async def password_token(
+    session: aiohttp.ClientSession, emulator: RunningEmulator, scope: dict[str, Any]
+) -> str:
+    """The home user's token for `scope` (`{"project": {"id": ...}}` or `{"domain": ...}`)."""
+    url = f"{emulator.url}/v3/auth/tokens?nocatalog=true"
+    status, body, response = await call(session, "POST", url, body=password_body(scope))
+    assert status == 201, body
+    return response.headers["X-Subject-Token"]
+
+
+async def domain_token(session: aiohttp.ClientSession, emulator: RunningEmulator) -> str:
+    return await password_token(session, emulator, {"domain": {"name": DEFAULT_DOMAIN}})
+
+
+def assume_role_body(
+    account: Any = TRUSTING,
+    scope: dict[str, Any] | None = None,
+    *,
+    agency: str = DEFAULT_AGENCY,
+    by_id: bool = False,
+    duration: Any = None,
+) -> dict[str, Any]:
+    """An `assume_role` identity for `account`'s agency; `scope` None leaves the scope out
+    (as temporary key requests do)."""
+    assume: dict[str, Any] = {"agency_name": agency}
+    assume["domain_id" if by_id else "domain_name"] = account.domain_id if by_id else account.name
+    if duration is not None:
+        assume["duration_seconds"] = duration
+    auth: dict[str, Any] = {"identity": {"methods": ["assume_role"], "assume_role": assume}}
+    if scope is not None:
+        auth["scope"] = scope
+    return {"auth": auth}
 
 
 @pytest.mark.parametrize(
