@@ -273,16 +273,27 @@ class CredentialCheck:
     # --- IAM -----------------------------------------------------------------------------------
 
     def iam_caller(
-        self, *, method: str, url: str, headers: Mapping[str, str], body: bytes, now: float
+        self,
+        *,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        now: float,
+        token_only: bool = False,
     ) -> Caller | Answer:
         """Who a request to IAM comes from, or the refusal to send (counted in `Stats`).
 
         A token (`X-Auth-Token`) must be one IAM issued and not expired, the config's token (the
         home account's, domain-wide) or one of `project_tokens`; else 401 in IAM's shape. A
         signature is checked as FunctionGraph checks one (the same keys and locks), with
-        `X-Domain-Id` in place of `X-Project-Id`: it must name the key's account.
+        `X-Domain-Id` in place of `X-Project-Id`: it must name the key's account. With
+        `token_only` (an agency token is asked with a token), a request without one is 401.
         """
         received = {name.lower(): value for name, value in headers.items()}
+        if token_only and "x-auth-token" not in received:
+            self._stats.iam_auth_failures += 1
+            return IAM_UNAUTHENTICATED
         caller = self._iam_judge(method, url, received, body, now)
         if not isinstance(caller, Caller):
             self._stats.iam_auth_failures += 1

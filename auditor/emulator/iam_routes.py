@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 
 from auditor.emulator.agency import Agencies
-from auditor.emulator.auth import IAM_UNAUTHENTICATED, Caller, CredentialCheck, WallClock
+from auditor.emulator.auth import Caller, CredentialCheck, WallClock
 from auditor.emulator.config import EmulatorConfig
 from auditor.emulator.estate import Estate
 from auditor.emulator.faults import Answer
@@ -68,17 +68,17 @@ class IamRoutes:
         if self._agencies is None or "assume_role" not in identity_methods(body):
             return self._iam.issue(body, catalog=catalog)
         # Only a token may assume a role here; temporary keys may also be asked with a signature.
-        has_token = "X-Auth-Token" in request.headers
-        caller = await self._caller(request) if has_token else IAM_UNAUTHENTICATED
+        caller = await self._caller(request, token_only=True)
         return self._agencies.token(body, caller, catalog=catalog)
 
-    async def _caller(self, request: web.Request) -> Caller | Answer:
+    async def _caller(self, request: web.Request, *, token_only: bool = False) -> Caller | Answer:
         return self._credentials.iam_caller(
             method=request.method,
             url=str(request.url),
             headers=request.headers,
             body=await request.read(),
             now=self._now(),
+            token_only=token_only,
         )
 
     async def _listed(

@@ -212,6 +212,7 @@ def test_only_the_home_accounts_own_token_may_assume_a_role() -> None:
         for sent in (headers, {}, {"X-Auth-Token": "forged"}):
             status, answer, _ = await call(session, "POST", url, sent, body=body)
             assert (status, answer["error"]["code"]) == (401, 401)
+        assert emulator.stats.iam_auth_failures == 3
         # An agency token cannot assume a role again (no chains), nor get temporary keys.
         status, _, response = await agency_token(session, emulator, project_scope)
         delegated = response.headers["X-Subject-Token"]
