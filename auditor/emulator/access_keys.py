@@ -8,7 +8,7 @@ to that agency's account, needs its security token, and stops working at its `ex
 `APIG.0301` "ak not found") and not locked (`APIG.0307` "the access key is locked"), a temporary
 key not expired (`APIG.0307` "the security token expires"); then `X-Sdk-Date` within 15 minutes
 of the wall clock, the place the request is sent (FunctionGraph: `X-Project-Id`, when sent,
-equal to the path's project; IAM: `X-Domain-Id` equal to the key's account), the security
+equal to the path's project; IAM: `X-Domain-Id`, when sent, the key's account), the security
 token (required with a temporary key, refused with a permanent one), the signature itself over
 the request as received (`auditor.service.signer.verify`), and last a place that refuses the key
 however well signed (a rejected project, another account's). Every failure after the lock check
@@ -45,7 +45,7 @@ SECURITY_TOKEN_EXPIRED = iam_info("APIG.0307", "the security token expires")
 BAD_SDK_DATE = iam_info("APIG.0301", "x-sdk-date is missing or malformed")
 STALE_SDK_DATE = iam_info("APIG.0301", "request expired: x-sdk-date is over 15 minutes off")
 PROJECT_MISMATCH = iam_info("APIG.0301", "x-project-id does not match the project in the URL")
-DOMAIN_MISMATCH = iam_info("APIG.0301", "x-domain-id is missing or not the access key's account")
+DOMAIN_MISMATCH = iam_info("APIG.0301", "x-domain-id is not the access key's account")
 BAD_SECURITY_TOKEN = iam_info("APIG.0301", "x-security-token is missing or invalid")
 BAD_SIGNATURE = iam_info("APIG.0301", "verify aksk signature fail")
 

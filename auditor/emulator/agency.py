@@ -12,13 +12,13 @@ with credentials of its own, for credentials that act in the delegating account:
   asks for a domain-scoped token) → 201, the token in `X-Subject-Token`, valid as long as a
   password token; it works in that project only (or, domain-scoped, at IAM only);
 - temporary keys, `POST /v3.0/OS-CREDENTIAL/securitytokens` with a token or an AK/SK signature
-  (`X-Domain-Id` the home account's) and
+  (`X-Domain-Id`, when sent, the home account's) and
 
       {"auth": {"identity": {"methods": ["assume_role"], "assume_role": {"agency_name": A,
         "domain_name": D (or "domain_id": ID), "duration_seconds": 900 to 86400 (900)}}}}
 
   → 201 `{"credential": {"access", "secret", "securitytoken", "expires_at"}}`: an AK/SK that
-  signs requests to D's projects and to IAM (with `X-Domain-Id` D's id) when they carry
+  signs requests to D's projects and to IAM (`X-Domain-Id`, if sent, D's id) when they carry
   `X-Security-Token`, until `expires_at`.
 
 Only the home account is trusted, and only with credentials of its own: an agency's token or

@@ -28,8 +28,8 @@ agency's tokens and temporary keys the account that granted them, and their hold
 user (`<domain name>/<agency name>`), so that each account has a rate-limit window of its own. A
 domain-scoped token works in no project (403 `FSS.0403`). A project outside the credential's
 account is refused as `reject_projects` are. `CredentialCheck.iam_caller` judges a request to
-IAM itself: a token (refused in IAM's own error shape), or a signature whose `X-Domain-Id` is its
-key's account.
+IAM itself: a token (refused in IAM's own error shape), or a signature, whose `X-Domain-Id`, when
+sent, must be its key's account.
 """
 
 from __future__ import annotations
@@ -287,7 +287,8 @@ class CredentialCheck:
         A token (`X-Auth-Token`) must be one IAM issued and not expired, the config's token (the
         home account's, domain-wide) or one of `project_tokens`; else 401 in IAM's shape. A
         signature is checked as FunctionGraph checks one (the same keys and locks), with
-        `X-Domain-Id` in place of `X-Project-Id`: it must name the key's account. With
+        `X-Domain-Id` in place of `X-Project-Id`: when sent, it must name the key's account
+        (Huawei's SDKs learn that id from `GET /v3/auth/domains`, signed without one). With
         `token_only` (an agency token is asked with a token), a request without one is 401.
         """
         received = {name.lower(): value for name, value in headers.items()}
@@ -309,7 +310,7 @@ class CredentialCheck:
             return IAM_UNAUTHENTICATED
 
         def placement(key: AccessKey) -> Answer | None:
-            sent = received.get("x-domain-id", "").strip()
+            sent = received.get("x-domain-id", key.domain_id).strip()
             return DOMAIN_MISMATCH if sent != key.domain_id else None
 
         verdict = self.access_keys.check(

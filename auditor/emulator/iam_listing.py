@@ -1,7 +1,7 @@
 """IAM's listing calls, as the emulator serves them for an estate: which projects and which
 account the caller's credentials see.
 
-- `GET /v3/auth/projects` (any valid token of the account, or a signature with `X-Domain-Id`;
+- `GET /v3/auth/projects` (any valid token of the account, or a signature, `X-Domain-Id` if sent;
   no paging) → `{"links": {"self"}, "projects": [PROJECT, ...]}`, every project of the caller's
   account, `MOS` included, as Huawei's answer does.
 - `GET /v3/projects?name=&parent_id=&domain_id=&enabled=&page=&per_page=` (a domain-scoped

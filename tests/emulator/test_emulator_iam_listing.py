@@ -159,15 +159,20 @@ def test_projects_refuses_paging_iam_would_not_take(query: str) -> None:
     serve_estate(scenario)
 
 
-def test_signed_listing_needs_the_keys_account_in_x_domain_id() -> None:
+def test_signed_listing_takes_the_keys_account_from_x_domain_id_or_the_key() -> None:
     async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
         for path in ("/v3/auth/projects", "/v3/projects?name=cn-north-4", "/v3/auth/domains"):
             url = yarl.URL(emulator.url + path)
             status, body, _ = await call(session, "GET", url, signed(url, domain_id=HOME.domain_id))
             assert status == 200, path
+        # Without X-Domain-Id, as Huawei's SDKs ask for the domain id: the key's own account.
+        url = yarl.URL(f"{emulator.url}/v3/auth/domains")
+        status, body, _ = await call(session, "GET", url, signed(url))
+        assert (status, [d["id"] for d in body["domains"]]) == (200, [HOME.domain_id])
         url = yarl.URL(f"{emulator.url}/v3/auth/projects")
-        for wrong in (None, TRUSTING.domain_id):
-            status, body, _ = await call(session, "GET", url, signed(url, domain_id=wrong))
+        for _ in range(2):
+            headers = signed(url, domain_id=TRUSTING.domain_id)
+            status, body, _ = await call(session, "GET", url, headers)
             assert (status, body["error_code"]) == (401, "APIG.0301")
             assert "x-domain-id" in body["error_msg"]
         status, body, _ = await call(
@@ -180,9 +185,9 @@ def test_signed_listing_needs_the_keys_account_in_x_domain_id() -> None:
         stats = emulator.stats
         assert stats.iam_auth_failures == 3
         assert stats.iam_listing_requests == Counter(
-            {"/v3/auth/projects": 4, "/v3/projects": 1, "/v3/auth/domains": 1}
+            {"/v3/auth/projects": 4, "/v3/projects": 1, "/v3/auth/domains": 2}
         )
-        assert stats.requests == 6
+        assert stats.requests == 7
 
     serve_estate(scenario)
 
