@@ -11,7 +11,7 @@ from auditor.cli.console import EXIT_OK, EXIT_SIGNAL
 from auditor.errors import UsageError
 
 if TYPE_CHECKING:
-    from auditor.emulator import EmulatorConfig, Fault, Fleet, RateSchedule
+    from auditor.emulator import EmulatorConfig, Estate, Fault, Fleet, RateSchedule
 
 
 def emulator_command(args: argparse.Namespace) -> int:
@@ -30,14 +30,18 @@ def emulator_command(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port: {args.port} is not a port number")
     regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
+    estate = emulator_estate(args, regions)
     try:
-        fleet = Fleet.generate(
-            args.functions,
-            seed=args.seed,
-            projects=args.projects,
-            regions=regions,
-            generation=args.generation,
-        )
+        if estate is not None:
+            fleet = estate.fleet(args.functions, seed=args.seed, generation=args.generation)
+        else:
+            fleet = Fleet.generate(
+                args.functions,
+                seed=args.seed,
+                projects=3 if args.projects is None else args.projects,
+                regions=regions,
+                generation=args.generation,
+            )
     except ValueError as exc:
         raise UsageError(f"emulator: {exc}") from None
     config = emulator_config(args, fleet)
@@ -57,10 +61,15 @@ def emulator_command(args: argparse.Namespace) -> int:
         for signum in EXIT_SIGNAL:
             loop.add_signal_handler(signum, stop.set)
         try:
-            async with running_emulator(fleet, config, port=args.port) as server:
+            async with running_emulator(fleet, config, port=args.port, estate=estate) as server:
                 url = server.url
+                served = (
+                    f"projects {', '.join(fleet.project_ids)}"
+                    if estate is None
+                    else describe_estate(estate)
+                )
                 print(
-                    f"emulator: {len(fleet)} functions, projects {', '.join(fleet.project_ids)}\n"
+                    f"emulator: {len(fleet)} functions, {served}\n"
                     f"serving {url} (Ctrl-C to stop); audit it with one of:\n"
                     f"  AUDITOR_TOKEN={shown_token} auditor audit URNS.txt --endpoint {url}\n"
                     f"  HUAWEICLOUD_SDK_AK={DEFAULT_AK} HUAWEICLOUD_SDK_SK={DEFAULT_SK} "
@@ -79,6 +88,61 @@ def emulator_command(args: argparse.Namespace) -> int:
 
     asyncio.run(serve())
     return EXIT_OK
+
+
+def emulator_estate(args: argparse.Namespace, regions: tuple[str, ...]) -> Estate | None:
+    """The `Estate` the `emulator` command's estate flags ask for (None without `--accounts`);
+    `UsageError` (one line) for flags that do not make one."""
+    from auditor.emulator import DEFAULT_AGENCY, DEFAULT_SUBPROJECTS, Estate
+
+    if args.accounts is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--subprojects", args.subprojects),
+                ("--agency", args.agency),
+                ("--refusing-account", args.refusing_account),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(f"{given[0]}: it shapes an estate; add --accounts N")
+        return None
+    if args.projects is not None:
+        raise UsageError(
+            "--projects: an estate's projects are its regions and --subprojects; drop --projects"
+        )
+    subprojects = DEFAULT_SUBPROJECTS
+    if args.subprojects is not None:
+        subprojects = tuple(s.strip() for s in args.subprojects.split(",") if s.strip())
+    try:
+        return Estate.generate(
+            args.accounts,
+            seed=args.seed,
+            regions=regions,
+            subprojects=subprojects,
+            agency_name=DEFAULT_AGENCY if args.agency is None else args.agency,
+            refusing=frozenset(args.refusing_account),
+        )
+    except ValueError as exc:
+        raise UsageError(f"emulator: {exc}") from None
+
+
+def describe_estate(estate: Estate) -> str:
+    """The estate in a few lines for people: its accounts, their ids and agencies (no secret:
+    an agency's name is not one)."""
+    home = estate.home
+    names = ", ".join(p.name for p in home.projects)
+    lines = [f"{len(estate.accounts)} accounts, each with projects {names}"]
+    lines.append(f"  {home.name} {home.domain_id}: the home account, the credentials below")
+    for account in estate.accounts[1:]:
+        verdict = "trusts" if account.trusts_home else "refuses"
+        lines.append(
+            f"  {account.name} {account.domain_id}: its agency {account.agency_name} "
+            f"{verdict} the home account"
+        )
+    lines.append("the home account's credentials work in its own projects only")
+    return "\n".join(lines)
 
 
 def emulator_config(args: argparse.Namespace, fleet: Fleet) -> EmulatorConfig:

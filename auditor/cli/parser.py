@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the fleet as it is N changes later: functions removed, added, fixed and "
         "regressed, the same way every time (0)",
     )
-    emulator.add_argument("--projects", type=int, default=3, help="projects in the fleet (3)")
+    emulator.add_argument(
+        "--projects", type=int, help="projects in the fleet (3; not with --accounts)"
+    )
     emulator.add_argument(
         "--regions", default="cn-north-4,ap-southeast-1", help="comma-separated fleet regions"
     )
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the APM key listing shows each SK masked, as Huawei's docs example does",
     )
+    add_estate_options(emulator)
     add_console_options(emulator)
 
     discover = commands.add_parser(
@@ -291,6 +294,44 @@ def add_scope_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="only functions Huawei documents tracing for (Java, >= 512 MB)",
+    )
+
+
+def add_estate_options(emulator: argparse.ArgumentParser) -> None:
+    """The `emulator` command's estate: several accounts instead of one account's fleet."""
+    estate = emulator.add_argument_group(
+        "estate",
+        "serve several accounts instead of one: each has a default project per --regions "
+        "region (named after it), sub-projects <region>_<suffix> and the billing project MOS "
+        "(no functions); the --functions are spread over every project but MOS. The first "
+        "account (emulator-domain) is the home account, whose credentials are the ones "
+        "printed; the others (emulator-domain-2, -3, ...) trust it through an IAM agency. IAM "
+        "then also serves GET /v3/auth/projects, /v3/projects and /v3/auth/domains, "
+        "domain-scoped and agency (assume_role) tokens, and temporary keys "
+        "(POST /v3.0/OS-CREDENTIAL/securitytokens); every credential works in its own account "
+        "only, and the rate limit's users are per account",
+    )
+    estate.add_argument(
+        "--accounts", type=int, metavar="N", help="serve an estate of N accounts (N >= 1)"
+    )
+    estate.add_argument(
+        "--subprojects",
+        metavar="SUFFIX,...",
+        help='sub-projects of each region in every account, <region>_<suffix> (default ops; "" '
+        "for none)",
+    )
+    estate.add_argument(
+        "--agency",
+        metavar="NAME",
+        help="the agency through which each other account trusts the home account "
+        "(default emulator-agency)",
+    )
+    estate.add_argument(
+        "--refusing-account",
+        action="append",
+        default=[],
+        metavar="DOMAIN_NAME",
+        help="this account's agency refuses the home account, e.g. emulator-domain-3 (repeatable)",
     )
 
 

@@ -12,8 +12,17 @@ nothing of the package but `auditor.source.urn`, `auditor.errors` and `auditor.s
                   a schedule (`RateLimit`, `parse_schedule`)
     config.py  `EmulatorConfig` and the well-known credentials it accepts (`DEFAULT_TOKEN`, ...)
                and the APM keys it lists (`DEFAULT_APM_AK`, `DEFAULT_APM_SK`)
-    auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks
-    iam.py     IAM's `POST /v3/auth/tokens`: project-scoped tokens for a user's password
+    estate.py  an estate of accounts (`Estate.generate`): their projects (a default one per
+               region, sub-projects, `MOS`) and the agencies that trust the home account
+    access_keys.py  the gateway's AK/SK side: permanent and temporary keys, signature checks,
+                    locks
+    auth.py    FunctionGraph's credential checks: tokens, AK/SK signatures, AK locks, accounts;
+               and who a request to IAM comes from
+    iam.py     IAM's `POST /v3/auth/tokens`: project- (or domain-) scoped tokens for a user's
+               password
+    agency.py  IAM's agencies: `assume_role` tokens and temporary keys in another account
+    iam_listing.py  IAM's `GET /v3/auth/projects`, `/v3/projects` and `/v3/auth/domains`
+    iam_routes.py   each IAM route, from request to answer
     tracing.py each function's tracing settings: the GET's answer, UpdateTracing's changes
                (`TracingSettings`)
     apm.py     the APM service's key listing, `GET /v1/apm2/access-keys`
@@ -21,8 +30,9 @@ nothing of the package but `auditor.source.urn`, `auditor.errors` and `auditor.s
                measured run in another process
     server.py  the APIs on aiohttp.web (`create_app`, `running_emulator`)
 
-Everything it serves is a pure function of `Fleet.generate`'s arguments, the `EmulatorConfig`
-and the UpdateTracing requests it has accepted.
+Everything it serves is a pure function of `Fleet.generate`'s arguments (with an estate,
+`Estate.generate`'s), the `EmulatorConfig`, the UpdateTracing requests it has accepted and the
+credentials IAM has granted.
 """
 
 from auditor.emulator.config import (
@@ -35,6 +45,15 @@ from auditor.emulator.config import (
     DEFAULT_TOKEN,
     DEFAULT_USER,
     EmulatorConfig,
+)
+from auditor.emulator.estate import (
+    DEFAULT_AGENCY,
+    DEFAULT_SUBPROJECTS,
+    MOS,
+    Account,
+    Estate,
+    Project,
+    region_of,
 )
 from auditor.emulator.faults import (
     PLAIN_SK_PREFIX,
@@ -72,6 +91,7 @@ from auditor.emulator.stats import Stats
 
 __all__ = [
     "ADDED_SHARE",
+    "DEFAULT_AGENCY",
     "DEFAULT_AK",
     "DEFAULT_APM_AK",
     "DEFAULT_APM_SK",
@@ -79,12 +99,14 @@ __all__ = [
     "DEFAULT_MIX",
     "DEFAULT_PASSWORD",
     "DEFAULT_SK",
+    "DEFAULT_SUBPROJECTS",
     "DEFAULT_TOKEN",
     "DEFAULT_USER",
     "FIXED_SHARE",
     "LAST_MODIFIED",
     "MAX_ITEMS",
     "MEMORY_SIZES",
+    "MOS",
     "PACKAGES",
     "PLAIN_SK_PREFIX",
     "QUALIFIED_SHARE",
@@ -93,13 +115,16 @@ __all__ = [
     "REGRESSED_SHARE",
     "REMOVED_SHARE",
     "RUNTIMES",
+    "Account",
     "Answer",
     "Behaviour",
     "Drift",
     "EmulatedFunction",
     "EmulatorConfig",
+    "Estate",
     "Fault",
     "Fleet",
+    "Project",
     "RateLimit",
     "RateSchedule",
     "RunningEmulator",
@@ -108,5 +133,6 @@ __all__ = [
     "parse_fault_spec",
     "parse_schedule",
     "pick_function_faults",
+    "region_of",
     "running_emulator",
 ]

@@ -1,23 +1,16 @@
 """FunctionGraph's credential checks, as the emulator models its API gateway.
 
 `CredentialCheck.check` judges one request to a project: a request carrying `X-Auth-Token` is
-judged by its token, else one carrying `Authorization` by its `SDK-HMAC-SHA256` signature, else
-it has no credentials. Tokens:
+judged by its token, else one carrying `Authorization` by its `SDK-HMAC-SHA256` signature
+(`auditor.emulator.access_keys`: keys, signature checks and locks), else it has no credentials.
+Tokens:
 
 - the config's `token` is valid for every project, `project_tokens` each for one project;
 - IAM-issued tokens (`remember`) for their project, until `expires_at` (wall clock) or until
   `token_lifetime_requests` requests have been accepted with them: then 401 `APIG.0307`;
 - any other token, or a token for another project, is 403 `FSS.0403`.
 
-Signatures (every refusal is 401): the AK must be known (else `APIG.0301` "ak not found"), and
-not locked (`APIG.0307` "the access key is locked"); `X-Sdk-Date` within 15 minutes of the wall
-clock, `X-Project-Id` (when sent) equal to the path's project, a temporary AK's
-`X-Security-Token` (and no security token with a permanent AK), and the signature itself over
-the request as received (`auditor.service.signer.verify`). Every one of these failures for a
-known AK counts against it: 5 in a row lock it for `aksk_lock_s` seconds; an accepted request
-resets the count. Requests while it is locked neither count nor extend the lock.
-
-`reject_projects` refuse every credential after all the checks above pass: 403 `FSS.0403` for a
+`reject_projects` refuse every credential after all the other checks pass: 403 `FSS.0403` for a
 token, 401 `APIG.0301` "verify aksk signature fail" for a signature. The latter counts against
 the AK like any failed signature: a client that keeps knocking on a refusing project can lock
 its access key for every project, which is what a careful auditor must never do.
@@ -28,24 +21,37 @@ same way, the project taken from `X-Project-Id` or the token.
 `CredentialCheck.holder` names whose credentials a request presents, without judging them, for
 the gateway's per-user rate limit: an IAM token's user, any other token, a signature's AK, or
 "anonymous".
+
+With an `Estate`, every credential also belongs to one account and works in that account's
+projects only: the config's token, access keys and users' tokens are the home account's; an
+agency's tokens and temporary keys the account that granted them, and their holder is its agency
+user (`<domain name>/<agency name>`), so that each account has a rate-limit window of its own. A
+domain-scoped token works in no project (403 `FSS.0403`). A project outside the credential's
+account is refused as `reject_projects` are. `CredentialCheck.iam_caller` judges a request to
+IAM itself: a token (refused in IAM's own error shape), or a signature, whose `X-Domain-Id`, when
+sent, must be its key's account.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from auditor.emulator.access_keys import (
+    DOMAIN_MISMATCH,
+    PROJECT_MISMATCH,
+    AccessKey,
+    AccessKeys,
+    iam_info,
+)
 from auditor.emulator.config import EmulatorConfig
-from auditor.emulator.faults import Answer, error_body
+from auditor.emulator.estate import Estate
+from auditor.emulator.faults import Answer, error_body, iam_error
 from auditor.emulator.stats import Stats
-from auditor.service.signer import parse_authorization, parse_sdk_date, verify
+from auditor.service.signer import parse_authorization
 
-AKSK_FAILURES_TO_LOCK = 5
 ANONYMOUS = "anonymous"
-SDK_DATE_TOLERANCE = timedelta(minutes=15)
 
 WallClock = Callable[[], datetime]
 
@@ -55,60 +61,94 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _iam_info(code: str, detail: str) -> Answer:
-    return 401, error_body(code, f"Incorrect IAM authentication information: {detail}")
-
-
-NO_CREDENTIALS = _iam_info("APIG.0301", "x-auth-token not found")
+NO_CREDENTIALS = iam_info("APIG.0301", "x-auth-token not found")
 BAD_TOKEN: Answer = (403, error_body("FSS.0403", "invalid token"))
 TOKEN_EXPIRED: Answer = (401, error_body("APIG.0307", "The token expires."))
-BAD_AUTHORIZATION = _iam_info("APIG.0301", "Authorization header format error")
-AK_NOT_FOUND = _iam_info("APIG.0301", "ak not found")
-AK_LOCKED = _iam_info("APIG.0307", "the access key is locked")
-BAD_SDK_DATE = _iam_info("APIG.0301", "x-sdk-date is missing or malformed")
-STALE_SDK_DATE = _iam_info("APIG.0301", "request expired: x-sdk-date is over 15 minutes off")
-PROJECT_MISMATCH = _iam_info("APIG.0301", "x-project-id does not match the project in the URL")
-BAD_SECURITY_TOKEN = _iam_info("APIG.0301", "x-security-token is missing or invalid")
-BAD_SIGNATURE = _iam_info("APIG.0301", "verify aksk signature fail")
+IAM_UNAUTHENTICATED = iam_error(
+    401, "Unauthorized", "The request you have made requires authentication."
+)
 
 
 @dataclass(slots=True)
 class IssuedToken:
-    """A token IAM issued: its project, when it expires, how often it was accepted, and the
-    user it was issued to."""
+    """A token IAM issued: its project ("" for a domain-scoped token), when it expires, how
+    often it was accepted, the user it was issued to, and, with an estate, the account it acts
+    in and whether an agency granted it."""
 
     project_id: str
     expires_at: datetime
     uses: int = 0
     user: str = ""
+    domain_id: str = ""
+    delegated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request to IAM comes from: the account (domain id) it acts in, its user's name,
+    whether the credential is domain-wide (a domain-scoped token, a signature; not a project's
+    token), and whether an agency granted it (an agency token, a temporary key)."""
+
+    domain_id: str
+    user: str
+    domain_scoped: bool
+    delegated: bool
 
 
 class CredentialCheck:
     """The gateway's verdict on each request's credentials, and what it remembers between them.
 
     `now` passed to `check` is the loop clock (for AK locks); `wall_clock` dates tokens and
-    checks `X-Sdk-Date`.
+    temporary keys and checks `X-Sdk-Date`.
     """
 
-    def __init__(self, config: EmulatorConfig, stats: Stats, wall_clock: WallClock = utc_now):
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        stats: Stats,
+        wall_clock: WallClock = utc_now,
+        *,
+        estate: Estate | None = None,
+    ):
         self._config = config
         self._stats = stats
         self._wall_clock = wall_clock
+        self._estate = estate
         self._scoped = {token: project for project, token in config.project_tokens.items()}
         self._issued: dict[str, IssuedToken] = {}
-        self._failures: Counter[str] = Counter()  # failed authentications in a row, per AK
-        self._locked_until: dict[str, float] = {}  # AK -> loop time its lock ends
+        self._home = estate.home.domain_id if estate is not None else ""
+        home_name = estate.home.name if estate is not None else ""
+        self._home_user = next(
+            (user for user, (_, domain) in config.users.items() if domain == home_name), ""
+        )
+        self.access_keys = AccessKeys(
+            config, stats, wall_clock, home_domain=self._home, home_user=self._home_user
+        )
 
-    def remember(self, token: str, project_id: str, expires_at: datetime, user: str = "") -> None:
-        """Accept `token` (issued by IAM to `user`) for `project_id` until `expires_at`."""
-        self._issued[token] = IssuedToken(project_id, expires_at, user=user)
+    def remember(
+        self,
+        token: str,
+        project_id: str,
+        expires_at: datetime,
+        user: str = "",
+        *,
+        domain_id: str = "",
+        delegated: bool = False,
+    ) -> None:
+        """Accept `token` (issued by IAM to `user`) for `project_id` until `expires_at`; a
+        `project_id` of "" is a domain-scoped token, for IAM only. `domain_id` is the account
+        it acts in, `delegated` true for an agency's token."""
+        self._issued[token] = IssuedToken(
+            project_id, expires_at, user=user, domain_id=domain_id, delegated=delegated
+        )
 
     def holder(self, headers: Mapping[str, str]) -> str:
         """Whose credentials the request presents, unchecked, as a rate-limit key.
 
         `X-Auth-Token` first, as `check` judges: `user:NAME` for a token IAM issued to a user
         (one user's tokens for many projects share a key), else `token:TOKEN`; then a signature's
-        `ak:AK`; else `ANONYMOUS`, also for an `Authorization` header that does not parse.
+        `ak:AK`, or `user:NAME` for a temporary key (its agency user, as its agency's tokens);
+        else `ANONYMOUS`, also for an `Authorization` header that does not parse.
         """
         received = {name.lower(): value for name, value in headers.items()}
         token = received.get("x-auth-token")
@@ -117,11 +157,14 @@ class CredentialCheck:
             return f"user:{issued.user}" if issued is not None and issued.user else f"token:{token}"
         authorization = received.get("authorization")
         auth = parse_authorization(authorization) if authorization is not None else None
-        return ANONYMOUS if auth is None else f"ak:{auth.access}"
+        if auth is None:
+            return ANONYMOUS
+        key = self.access_keys.get(auth.access)
+        return f"user:{key.user}" if key is not None and key.temporary else f"ak:{auth.access}"
 
     def locked(self, access_key: str, now: float) -> bool:
         """Whether `access_key` is locked at loop time `now`."""
-        return now < self._locked_until.get(access_key, -1.0)
+        return self.access_keys.locked(access_key, now)
 
     def check(
         self,
@@ -177,9 +220,27 @@ class CredentialCheck:
     ) -> Answer | None:
         if "x-auth-token" in received:
             return self._check_token(received["x-auth-token"], project_id)
-        if "authorization" in received:
-            return self._check_signature(project_id, method, url, received, body, now)
-        return NO_CREDENTIALS
+        if "authorization" not in received:
+            return NO_CREDENTIALS
+
+        def placement(_: AccessKey) -> Answer | None:
+            sent = received.get("x-project-id", project_id).strip()
+            return PROJECT_MISMATCH if sent != project_id else None
+
+        def refused(key: AccessKey) -> bool:
+            rejected = project_id in self._config.reject_projects
+            return rejected or self._outside(key.domain_id, project_id)
+
+        verdict = self.access_keys.check(
+            method=method,
+            url=url,
+            received=received,
+            body=body,
+            now=now,
+            placement=placement,
+            refused=refused,
+        )
+        return None if isinstance(verdict, AccessKey) else verdict
 
     def _check_token(self, token: str, project_id: str) -> Answer | None:
         issued = self._issued.get(token)
@@ -191,7 +252,8 @@ class CredentialCheck:
                 return TOKEN_EXPIRED
             scope: str | None = issued.project_id
         elif token == self._config.token:
-            scope = project_id  # the all-projects token
+            # The all-projects token: of the home account's projects, with an estate.
+            scope = None if self._outside(self._home, project_id) else project_id
         else:
             scope = self._scoped.get(token)
         if scope != project_id or project_id in self._config.reject_projects:
@@ -200,64 +262,80 @@ class CredentialCheck:
             issued.uses += 1
         return None
 
-    def _check_signature(
+    def _outside(self, domain_id: str, project_id: str) -> bool:
+        """Whether `project_id` lies outside account `domain_id`: never without an estate, nor
+        for "" (an account-wide API's request that names no project)."""
+        if self._estate is None or not project_id:
+            return False
+        account = self._estate.account_of(project_id)
+        return account is None or account.domain_id != domain_id
+
+    # --- IAM -----------------------------------------------------------------------------------
+
+    def iam_caller(
         self,
-        project_id: str,
+        *,
         method: str,
         url: str,
-        received: Mapping[str, str],
+        headers: Mapping[str, str],
         body: bytes,
         now: float,
-    ) -> Answer | None:
-        auth = parse_authorization(received["authorization"])
-        if auth is None:
-            return BAD_AUTHORIZATION
-        sk = self._config.access_keys.get(auth.access)
-        if sk is None:
-            return AK_NOT_FOUND
-        if self.locked(auth.access, now):
-            return AK_LOCKED
-        refusal = self._signature_refusal(auth.access, sk, project_id, method, url, received, body)
-        if refusal is None:
-            self._failures.pop(auth.access, None)
-            return None
-        self._failures[auth.access] += 1
-        if self._failures[auth.access] >= AKSK_FAILURES_TO_LOCK:
-            del self._failures[auth.access]
-            self._locked_until[auth.access] = now + self._config.aksk_lock_s
-            self._stats.aksk_locks += 1
-        return refusal
+        token_only: bool = False,
+    ) -> Caller | Answer:
+        """Who a request to IAM comes from, or the refusal to send (counted in `Stats`).
 
-    def _signature_refusal(
-        self,
-        access_key: str,
-        sk: str,
-        project_id: str,
-        method: str,
-        url: str,
-        received: Mapping[str, str],
-        body: bytes,
-    ) -> Answer | None:
-        try:
-            signed_at = parse_sdk_date(received.get("x-sdk-date", "").strip())
-        except ValueError:
-            return BAD_SDK_DATE
-        if abs(self._wall_clock() - signed_at) > SDK_DATE_TOLERANCE:
-            return STALE_SDK_DATE
-        if received.get("x-project-id", project_id).strip() != project_id:
-            return PROJECT_MISMATCH
-        required = self._config.temporary_keys.get(access_key)
-        sent = received.get("x-security-token")
-        if (required is None) != (sent is None) or not _same(sent, required):
-            return BAD_SECURITY_TOKEN
-        if not verify(sk=sk, method=method, url=url, headers=received, body=body):
-            return BAD_SIGNATURE
-        if project_id in self._config.reject_projects:
-            return BAD_SIGNATURE
-        return None
+        A token (`X-Auth-Token`) must be one IAM issued and not expired, the config's token (the
+        home account's, domain-wide) or one of `project_tokens`; else 401 in IAM's shape. A
+        signature is checked as FunctionGraph checks one (the same keys and locks), with
+        `X-Domain-Id` in place of `X-Project-Id`: when sent, it must name the key's account
+        (Huawei's SDKs learn that id from `GET /v3/auth/domains`, signed without one). With
+        `token_only` (an agency token is asked with a token), a request without one is 401.
+        """
+        received = {name.lower(): value for name, value in headers.items()}
+        if token_only and "x-auth-token" not in received:
+            self._stats.iam_auth_failures += 1
+            return IAM_UNAUTHENTICATED
+        caller = self._iam_judge(method, url, received, body, now)
+        if not isinstance(caller, Caller):
+            self._stats.iam_auth_failures += 1
+        return caller
 
+    def _iam_judge(
+        self, method: str, url: str, received: Mapping[str, str], body: bytes, now: float
+    ) -> Caller | Answer:
+        token = received.get("x-auth-token")
+        if token is not None:
+            return self._token_caller(token)
+        if "authorization" not in received:
+            return IAM_UNAUTHENTICATED
 
-def _same(sent: str | None, required: str | None) -> bool:
-    if sent is None or required is None:
-        return sent is required
-    return hmac.compare_digest(sent.strip().encode(), required.encode())
+        def placement(key: AccessKey) -> Answer | None:
+            sent = received.get("x-domain-id", key.domain_id).strip()
+            return DOMAIN_MISMATCH if sent != key.domain_id else None
+
+        verdict = self.access_keys.check(
+            method=method,
+            url=url,
+            received=received,
+            body=body,
+            now=now,
+            placement=placement,
+            refused=lambda _: False,
+        )
+        if not isinstance(verdict, AccessKey):
+            return verdict
+        return Caller(verdict.domain_id, verdict.user, True, verdict.temporary)
+
+    def _token_caller(self, token: str) -> Caller | Answer:
+        issued = self._issued.get(token)
+        if issued is not None:
+            if self._wall_clock() >= issued.expires_at:
+                return IAM_UNAUTHENTICATED
+            return Caller(issued.domain_id, issued.user, not issued.project_id, issued.delegated)
+        if token == self._config.token:
+            return Caller(self._home, self._home_user, True, False)
+        project_id = self._scoped.get(token)
+        account = self._estate.account_of(project_id) if self._estate and project_id else None
+        if account is None:
+            return IAM_UNAUTHENTICATED
+        return Caller(account.domain_id, "", False, False)

@@ -6,7 +6,7 @@ A `Fault` replaces (or delays, or drops) the answer a function would normally ge
 request (`pick_function_faults` draws the functions for a seeded share of a fleet); the server
 then answers with `canned_faults`, `plain_sk_answer` or `reset_connection`.
 
-The wire helpers both this module and the server need (`Answer`, `error_body`,
+The wire helpers both this module and the server need (`Answer`, `error_body`, `iam_error`,
 `APIG_THROTTLED`) live here, because a gateway throttle is also a fault.
 """
 
@@ -35,6 +35,13 @@ Answer = tuple[int, bytes]  # status and pre-encoded body (JSON unless said othe
 def error_body(code: str, msg: str) -> bytes:
     """A Huawei Cloud error body: `{"error_code": ..., "error_msg": ...}`, encoded."""
     return json.dumps({"error_code": code, "error_msg": msg}).encode()
+
+
+def iam_error(status: int, title: str, message: str) -> Answer:
+    """An IAM error answer: `{"error": {"code": status, "message": ..., "title": ...}}`, IAM's
+    own shape (its gateway's refusals, such as a bad signature, are `error_body`'s)."""
+    body = {"error": {"code": status, "message": message, "title": title}}
+    return status, json.dumps(body).encode()
 
 
 APIG_THROTTLED: Answer = (429, error_body("APIG.0308", "The request is throttled."))

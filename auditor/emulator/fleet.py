@@ -122,6 +122,21 @@ def _draw(
     return EmulatedFunction(urn, behaviour, runtime, memory)
 
 
+def _checked_cells(cells: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`cells` as a list, or `ValueError` naming the first pair no URN could carry."""
+    checked = list(cells)
+    if not checked:
+        raise ValueError("cells: need at least one (project id, region) pair")
+    for project_id, region in checked:
+        try:
+            parse_urn(f"urn:fss:{region}:{project_id}:function:default:fn")
+        except InvalidUrn as exc:
+            raise ValueError(f"cells: ({project_id!r}, {region!r}): {exc}") from None
+    if len(set(checked)) != len(checked):
+        raise ValueError("cells: a (project id, region) pair is given twice")
+    return checked
+
+
 class Fleet:
     """The functions the emulator knows, in a stable order; build one with `Fleet.generate`."""
 
@@ -153,17 +168,23 @@ class Fleet:
         regions: Sequence[str] = REGIONS,
         mix: Mapping[str, float] | None = None,
         generation: int = 0,
+        *,
+        cells: Sequence[tuple[str, str]] | None = None,
     ) -> Fleet:
         """A fleet of `functions` spread round-robin over `projects` x `regions`, as it is after
         `generation` drift steps (0: as drawn; see the module docstring).
 
         Behaviours are drawn by `mix` weights (keys are `Behaviour` values); the same
-        arguments always give the same fleet.
+        arguments always give the same fleet. `cells`, `(project id, region)` pairs, replace
+        `projects` x `regions` when given: an estate's projects each serve one region, and
+        their ids are the estate's (`auditor.emulator.estate.Estate.fleet`).
         """
         if functions < 0 or projects < 1 or not regions or generation < 0:
             raise ValueError(
                 "need functions >= 0, projects >= 1, at least one region and generation >= 0"
             )
+        if cells is not None:
+            cells = _checked_cells(cells)
         weights = dict(DEFAULT_MIX if mix is None else mix)
         unknown = set(weights) - set(Behaviour)
         if unknown:
@@ -172,10 +193,14 @@ class Fleet:
             raise ValueError("mix weights must be >= 0 and not all zero")
         behaviours = [Behaviour(b) for b in weights]
         cum_weights = list(itertools.accumulate(weights.values()))
-        project_ids = tuple(
-            hashlib.sha256(f"project:{seed}:{i}".encode()).hexdigest()[:32] for i in range(projects)
-        )
-        cells = [(p, r) for p in project_ids for r in regions]
+        if cells is None:
+            project_ids = tuple(
+                hashlib.sha256(f"project:{seed}:{i}".encode()).hexdigest()[:32]
+                for i in range(projects)
+            )
+            cells = [(p, r) for p in project_ids for r in regions]
+        else:
+            project_ids = tuple(dict.fromkeys(project_id for project_id, _ in cells))
         rng = random.Random(seed)
         drawn = [
             _draw(rng, behaviours, cum_weights, cells[i % len(cells)], f"fn-{i:06d}")

@@ -3,13 +3,21 @@ and APM key listing APIs on aiohttp.web.
 
 It answers the way the public docs say the service does (status, `error_code`, `X-Request-Id`),
 including the awkward cases: stale inventories, empty keys, throttling, rejected credentials.
-Credentials are checked by `auth.CredentialCheck`; `POST /v3/auth/tokens` is `iam.Iam`'s,
-`GET /v1/apm2/access-keys` is `apm`'s, and the tracing settings, which UpdateTracing changes, are
-`tracing.TracingSettings`. Everything it serves is a pure function of the `Fleet`, the
-`EmulatorConfig` and the updates received; `Fault`s from `EmulatorConfig.faults` and
-`EmulatorConfig.function_faults` then make tracing GET answers misbehave. Before all that, the
-gateway's rate limit (`ratelimit.RateLimit`, per user or per project, its limit following a
-schedule) may answer 429 `APIG.0308`.
+Credentials are checked by `auth.CredentialCheck`; `POST /v3/auth/tokens` is `iam.Iam`'s (every
+IAM route goes through `iam_routes.IamRoutes`), `GET /v1/apm2/access-keys` is `apm`'s, and the
+tracing settings, which UpdateTracing changes, are `tracing.TracingSettings`. Everything it
+serves is a pure function of the `Fleet`, the `EmulatorConfig` and the updates received;
+`Fault`s from `EmulatorConfig.faults` and `EmulatorConfig.function_faults` then make tracing GET
+answers misbehave. Before all that, the gateway's rate limit (`ratelimit.RateLimit`, per user or
+per project, its limit following a schedule) may answer 429 `APIG.0308`.
+
+With an `Estate` (`create_app(..., estate=...)`; without one nothing below exists and every
+answer is as it was) the fleet's projects are the estate's, every credential works in its own
+account only (`auth`), `POST /v3/auth/tokens` also issues domain-scoped tokens and, for the
+`assume_role` method, agency tokens (`agency.Agencies`), and IAM serves the listing calls
+`GET /v3/auth/projects`, `GET /v3/projects` and `GET /v3/auth/domains` (`iam_listing`) and
+temporary keys, `POST /v3.0/OS-CREDENTIAL/securitytokens`. IAM is neither rate-limited nor
+faulted.
 
 Besides the Huawei API it serves, without authentication, `GET /_emulator/stats` (what it has
 seen, as JSON) and `POST /_emulator/stats/reset`, so that tests and benchmarks can measure an
@@ -23,15 +31,16 @@ import itertools
 import json
 import random
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from auditor.emulator.apm import access_keys_answer
-from auditor.emulator.auth import CredentialCheck, utc_now
+from auditor.emulator.auth import CredentialCheck, WallClock, utc_now
 from auditor.emulator.config import DEFAULT_TOKEN, EmulatorConfig
+from auditor.emulator.estate import Estate
 from auditor.emulator.faults import (
     APIG_THROTTLED,
     JSON_TYPE,
@@ -44,7 +53,8 @@ from auditor.emulator.faults import (
     reset_connection,
 )
 from auditor.emulator.fleet import Behaviour, EmulatedFunction, Fleet
-from auditor.emulator.iam import Iam, project_names
+from auditor.emulator.iam import project_names
+from auditor.emulator.iam_routes import IamCall, IamRoutes
 from auditor.emulator.ratelimit import RateLimit
 from auditor.emulator.stats import Stats
 from auditor.emulator.tracing import UPDATED, TracingSettings
@@ -94,6 +104,8 @@ def create_app(
     stats: Stats | None = None,
     *,
     clock: Callable[[], float] | None = None,
+    estate: Estate | None = None,
+    wall_clock: WallClock = utc_now,
 ) -> web.Application:
     """An aiohttp application serving `fleet`; every API request is recorded in `stats`.
 
@@ -106,9 +118,15 @@ def create_app(
     only. `GET /v1/apm2/access-keys` (APM, another service's gateway) is authenticated, but
     neither rate-limited nor faulted.
     `/_emulator/*` is neither limited, authenticated, delayed nor counted.
+
+    `estate` plays an estate (see the module docstring): `fleet` must be one of its fleets
+    (`Estate.fleet`), else `ValueError`. `wall_clock` dates tokens and temporary keys and
+    checks signatures' dates (tests pass a fake).
     """
     config = config or EmulatorConfig()
     stats = stats if stats is not None else Stats()
+    if estate is not None:
+        _check_fleet_in(estate, fleet)
     settings = TracingSettings(fleet)
     apm_listing = access_keys_answer(config.apm_keys, mask_sks=config.mask_apm_sks)
     listings: dict[str, list[str]] = {p: [] for p in fleet.project_ids}
@@ -127,8 +145,17 @@ def create_app(
     request_ids = itertools.count()
     low, high = config.latency_ms
     latency = random.Random()
-    credentials = CredentialCheck(config, stats, utc_now)
-    iam = Iam(config, project_names(fleet), credentials, stats, utc_now)
+    credentials = CredentialCheck(config, stats, wall_clock, estate=estate)
+    names = estate.project_names() if estate is not None else project_names(fleet)
+    iam = IamRoutes(
+        config, stats, credentials, names, wall_clock=wall_clock, now=now_of, estate=estate
+    )
+    stats.estate_served = estate is not None
+    # Each project's account, for the per-account counts (a dict lookup per request).
+    account_names = (
+        {p.id: a.name for a in estate.accounts for p in a.projects} if estate is not None else {}
+    )
+    mos_ids = estate.mos_ids if estate is not None else frozenset()
 
     def reply(
         answer: Answer, content_type: str = JSON_TYPE, headers: Mapping[str, str] | None = None
@@ -151,10 +178,19 @@ def create_app(
         """The rate limit's verdict, before authentication: per credential or per project."""
         stats.requests += 1
         stats.by_project[project_id] += 1
+        account = account_names.get(project_id)
+        if account is not None:
+            stats.by_account[account] += 1
+            if project_id in mos_ids:
+                stats.mos_requests += 1
         if limit is None:
             return True
         key = credentials.holder(request.headers) if by_user else project_id
-        return limit.admit(key, now, elapsed(now))
+        if limit.admit(key, now, elapsed(now)):
+            return True
+        if account is not None:
+            stats.throttled_by_account[account] += 1
+        return False
 
     async def authenticate(request: web.Request, project_id: str, now: float) -> Answer | None:
         return credentials.check(
@@ -237,13 +273,15 @@ def create_app(
         await delay()
         return reply(answer)
 
-    async def issue_token(request: web.Request) -> web.Response:
-        stats.requests += 1
-        stats.iam_requests += 1
-        catalog = request.query.get("nocatalog", "").lower() != "true"
-        answer, headers = iam.issue(await request.read(), catalog=catalog)
-        await delay()
-        return reply(answer, headers=headers)
+    def answered(call: IamCall) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """An IAM route's handler: its call's answer, after the latency."""
+
+        async def handle(request: web.Request) -> web.Response:
+            answer, headers = await call(request)
+            await delay()
+            return reply(answer, headers=headers)
+
+        return handle
 
     async def apm_access_keys(request: web.Request) -> web.Response:
         stats.requests += 1
@@ -276,7 +314,9 @@ def create_app(
     app.router.add_get("/v2/{project_id}/fgs/functions/{function_urn}/tracing", tracing)
     app.router.add_put("/v2/{project_id}/fgs/functions/{function_urn}/tracing", update_tracing)
     app.router.add_get("/v2/{project_id}/fgs/functions", list_functions)
-    app.router.add_post("/v3/auth/tokens", issue_token)
+    app.router.add_post("/v3/auth/tokens", answered(iam.tokens))
+    for method, path, call in iam.estate_routes():
+        app.router.add_route(method, path, answered(call))
     app.router.add_get("/v1/apm2/access-keys", apm_access_keys)
     app.router.add_get("/_emulator/stats", stats_summary)
     app.router.add_post("/_emulator/stats/reset", stats_reset)
@@ -284,6 +324,16 @@ def create_app(
     app.router.add_route("*", "/_emulator/{tail:.*}", no_such_emulator_route)
     app.router.add_route("*", "/{tail:.*}", no_such_api)
     return app
+
+
+def _check_fleet_in(estate: Estate, fleet: Fleet) -> None:
+    """`ValueError` unless every project of `fleet` is an estate project that is not `MOS`."""
+    strays = [p for p in fleet.project_ids if estate.project(p) is None or p in estate.mos_ids]
+    if strays:
+        raise ValueError(
+            f"the fleet's project {strays[0]} is not one of the estate's (or is MOS): "
+            "build the fleet with Estate.fleet"
+        )
 
 
 def _parsed(raw_urn: str) -> FunctionUrn | None:
@@ -319,6 +369,7 @@ class RunningEmulator:
     port: int
     stats: Stats
     fleet: Fleet
+    estate: Estate | None = None
 
 
 @asynccontextmanager
@@ -327,16 +378,21 @@ async def running_emulator(
     config: EmulatorConfig | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    *,
+    estate: Estate | None = None,
+    wall_clock: WallClock = utc_now,
 ) -> AsyncIterator[RunningEmulator]:
-    """Serve `fleet` on `host:port` (0 picks a free port) until the block exits."""
+    """Serve `fleet` (of `estate`, if one is given) on `host:port` (0 picks a free port) until
+    the block exits; `wall_clock` as `create_app` takes it."""
     stats = Stats()
-    runner = web.AppRunner(create_app(fleet, config, stats), access_log=None, shutdown_timeout=1.0)
+    app = create_app(fleet, config, stats, estate=estate, wall_clock=wall_clock)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
         real_port = int(runner.addresses[0][1])
         url_host = f"[{host}]" if ":" in host else host
-        yield RunningEmulator(f"http://{url_host}:{real_port}", real_port, stats, fleet)
+        yield RunningEmulator(f"http://{url_host}:{real_port}", real_port, stats, fleet, estate)
     finally:
         await runner.cleanup()

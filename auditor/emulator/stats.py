@@ -41,6 +41,21 @@ class Stats:
     last reset. The limit's schedule counts from it, and so does `timeline`.
     `rate_limit_scope` and `rate_limit_schedule` are what the server applies (`create_app` sets
     them; a reset keeps them).
+
+    Estate (kept only when the server plays one: `estate_served`, set by `create_app` and kept
+    by a reset; accounts are keyed by domain name): `by_account` counts FunctionGraph requests
+    per account of the path's project, refused and throttled ones included, and
+    `throttled_by_account` those the rate limit answered 429; `mos_requests` every request
+    about a `MOS` project (FunctionGraph with it in the path, a token scoped to it), which a
+    careful auditor never makes. IAM: `iam_listing_requests` counts the listing calls per path
+    (`/v3/auth/projects`, `/v3/projects`, `/v3/auth/domains`), `iam_auth_failures` the IAM
+    requests refused for their credentials, `domain_tokens_issued` the domain-scoped tokens
+    per account, `agency_tokens_issued` the tokens an agency granted (either scope) per
+    account, `security_token_requests` the `POST /v3.0/OS-CREDENTIAL/securitytokens`
+    requests and `temporary_keys_issued` the temporary keys granted per account, and
+    `agency_refusals` the agency requests (tokens or keys) refused per account asked for (its
+    domain name, or the name or id asked for when no account has it). Project-scoped tokens,
+    an agency's too, are in `tokens_issued`; every POST to `/v3/auth/tokens` in `iam_requests`.
     """
 
     requests: int = 0
@@ -61,6 +76,17 @@ class Stats:
     clock_start: float | None = None
     rate_limit_scope: str = "user"
     rate_limit_schedule: RateSchedule = ()
+    estate_served: bool = False
+    by_account: Counter[str] = field(default_factory=Counter)
+    throttled_by_account: Counter[str] = field(default_factory=Counter)
+    mos_requests: int = 0
+    iam_listing_requests: Counter[str] = field(default_factory=Counter)
+    iam_auth_failures: int = 0
+    domain_tokens_issued: Counter[str] = field(default_factory=Counter)
+    agency_tokens_issued: Counter[str] = field(default_factory=Counter)
+    security_token_requests: int = 0
+    temporary_keys_issued: Counter[str] = field(default_factory=Counter)
+    agency_refusals: Counter[str] = field(default_factory=Counter)
 
     def max_in_window(self, seconds: float = 1.0, *, accepted: bool = False) -> int:
         """The most arrivals (or `accepted` ones) in any half-open window `[t, t + seconds)`."""
@@ -96,10 +122,12 @@ class Stats:
         `updates_by_urn` how many per unqualified URN (sorted), `update_requests` every PUT.
         Per-project counts are keyed by project id, sorted. `timeline` is `Stats.timeline()`;
         `rate_limit` is `{"scope": ..., "schedule": [[start second, limit or null], ...]}`, or
-        null when the server does not limit.
+        null when the server does not limit. With an estate, `estate` holds its counts (the
+        fields of that name, counters as objects sorted by key); without one there is no
+        `estate` key.
         """
         repeats = [n for n in self.by_urn.values() if n > 1]
-        return {
+        summary: dict[str, Any] = {
             "requests": self.requests,
             "tracing_requests": len(self.arrivals),
             "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
@@ -120,6 +148,23 @@ class Stats:
             "timeline": self.timeline(),
             "rate_limit": self._rate_limit(),
         }
+        if self.estate_served:
+            summary["estate"] = self._estate()
+        return summary
+
+    def _estate(self) -> dict[str, Any]:
+        return {
+            "by_account": dict(sorted(self.by_account.items())),
+            "throttled_by_account": dict(sorted(self.throttled_by_account.items())),
+            "mos_requests": self.mos_requests,
+            "iam_listing_requests": dict(sorted(self.iam_listing_requests.items())),
+            "iam_auth_failures": self.iam_auth_failures,
+            "domain_tokens_issued": dict(sorted(self.domain_tokens_issued.items())),
+            "agency_tokens_issued": dict(sorted(self.agency_tokens_issued.items())),
+            "security_token_requests": self.security_token_requests,
+            "temporary_keys_issued": dict(sorted(self.temporary_keys_issued.items())),
+            "agency_refusals": dict(sorted(self.agency_refusals.items())),
+        }
 
     def _rate_limit(self) -> dict[str, Any] | None:
         if not self.rate_limit_schedule:
@@ -132,9 +177,10 @@ class Stats:
 
     def reset(self) -> None:
         """Forget everything seen so far, in place, so holders of this object see it too, and
-        restart the clock; what the server applies (`rate_limit_*`) stays."""
+        restart the clock; what the server applies (`rate_limit_*`, `estate_served`) stays."""
         self.requests = self.aksk_locks = self.iam_requests = 0
         self.update_requests = self.apm_requests = 0
+        self.mos_requests = self.iam_auth_failures = self.security_token_requests = 0
         self.clock_start = None
         for seen in (
             self.by_project,
@@ -144,6 +190,13 @@ class Stats:
             self.auth_failures_by_project,
             self.tokens_issued,
             self.updates_by_urn,
+            self.by_account,
+            self.throttled_by_account,
+            self.iam_listing_requests,
+            self.domain_tokens_issued,
+            self.agency_tokens_issued,
+            self.temporary_keys_issued,
+            self.agency_refusals,
         ):
             seen.clear()
         self.arrivals.clear()

@@ -1,19 +1,33 @@
-"""`auditor emulator`'s flags as the `EmulatorConfig` they make, and their one-line errors.
+"""`auditor emulator`'s flags as the `EmulatorConfig` (and `Estate`) they make, and their
+one-line errors.
 
-No server is started: `emulator_config` builds the config the command would serve, and every
-bad argument fails before the command would serve.
+No server is started (but by the one `e2e` test): `emulator_config` and `emulator_estate` build
+what the command would serve, and every bad argument fails before the command would serve.
 """
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from auditor.cli import build_parser, main
-from auditor.cli.emulator_command import emulator_config
-from auditor.emulator import EmulatorConfig, Fault, Fleet, RunningEmulator, pick_function_faults
+from auditor.cli.emulator_command import describe_estate, emulator_config, emulator_estate
+from auditor.emulator import (
+    DEFAULT_AGENCY,
+    DEFAULT_TOKEN,
+    EmulatorConfig,
+    Estate,
+    Fault,
+    Fleet,
+    RunningEmulator,
+    pick_function_faults,
+)
+from auditor.emulator.child import start_child
 from auditor.errors import UsageError
 from tests.emulator.test_emulator_server import fetch_raw, serve, tracing_url
 
@@ -125,3 +139,119 @@ def test_picked_functions_answer_429_twice_then_normally() -> None:
         assert emulator.stats.by_fault == Counter({"fss_429": 2 * len(faulted)})
 
     serve(scenario, fleet=FLEET, config=config)
+
+
+# --- the estate --------------------------------------------------------------------------------
+
+
+def estate_of(*flags: str) -> Estate | None:
+    args = build_parser().parse_args(["emulator", *flags])
+    return emulator_estate(args, ("cn-north-4", "ap-southeast-1"))
+
+
+def test_without_accounts_there_is_no_estate() -> None:
+    assert estate_of() is None
+    assert estate_of("--projects", "5") is None
+
+
+def test_estate_flags_make_the_estate() -> None:
+    estate = estate_of(
+        "--accounts", "3", "--subprojects", "ops,dev", "--agency", "audit-agency",
+        "--refusing-account", "emulator-domain-3", "--seed", "9",
+    )  # fmt: skip
+    assert estate is not None
+    assert [a.name for a in estate.accounts] == [
+        "emulator-domain",
+        "emulator-domain-2",
+        "emulator-domain-3",
+    ]
+    assert [p.name for p in estate.home.projects] == [
+        "cn-north-4", "cn-north-4_ops", "cn-north-4_dev",
+        "ap-southeast-1", "ap-southeast-1_ops", "ap-southeast-1_dev", "MOS",
+    ]  # fmt: skip
+    assert [(a.agency_name, a.trusts_home) for a in estate.accounts[1:]] == [
+        ("audit-agency", True),
+        ("audit-agency", False),
+    ]
+    assert estate.accounts == Estate.generate(
+        3, seed=9, subprojects=("ops", "dev"), agency_name="audit-agency",
+        refusing={"emulator-domain-3"},
+    ).accounts  # fmt: skip
+    default = estate_of("--accounts", "2")
+    assert default is not None
+    assert [p.name for p in default.accounts[1].projects] == [
+        "cn-north-4", "cn-north-4_ops", "ap-southeast-1", "ap-southeast-1_ops", "MOS",
+    ]  # fmt: skip
+    assert default.accounts[1].agency_name == DEFAULT_AGENCY
+    bare = estate_of("--accounts", "1", "--subprojects", "")
+    assert bare is not None and [p.name for p in bare.home.projects] == [
+        "cn-north-4",
+        "ap-southeast-1",
+        "MOS",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--subprojects", "ops"], "--subprojects: it shapes an estate; add --accounts N"),
+        (["--agency", "a"], "--agency: it shapes an estate; add --accounts N"),
+        (["--refusing-account", "x"], "--refusing-account: it shapes an estate"),
+        (["--accounts", "2", "--projects", "3"], "--projects: an estate's projects are"),
+        (["--accounts", "0"], "emulator: accounts: 0 must be >= 1"),
+        (["--accounts", "2", "--refusing-account", "emulator-domain-3"], "is not another account"),
+        (["--accounts", "2", "--subprojects", "a b"], "'a b' is not a suffix"),
+    ],
+)
+def test_bad_estate_flags_are_one_line_usage_errors(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        estate_of(*flags)
+    assert message in str(caught.value)
+    assert main(["emulator", "--functions", "5", "--port", "0", *flags]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err.count("\n")) == ("", 1)
+    assert message in err
+
+
+def test_the_estate_is_described_by_account_and_agency() -> None:
+    estate = estate_of("--accounts", "3", "--refusing-account", "emulator-domain-3")
+    assert estate is not None
+    lines = describe_estate(estate).splitlines()
+    assert lines[0] == (
+        "3 accounts, each with projects cn-north-4, cn-north-4_ops, ap-southeast-1, "
+        "ap-southeast-1_ops, MOS"
+    )
+    assert lines[1].startswith(f"  emulator-domain {estate.home.domain_id}: the home account")
+    assert lines[2].endswith("its agency emulator-agency trusts the home account")
+    assert lines[3].endswith("its agency emulator-agency refuses the home account")
+
+
+@pytest.mark.e2e
+def test_the_emulator_command_serves_an_estate(tmp_path: Path) -> None:
+    child = start_child(
+        tmp_path,
+        functions=60,
+        seed=3,
+        args=("--accounts", "2", "--refusing-account", "emulator-domain-2"),
+    )
+    try:
+        request = urllib.request.Request(
+            f"{child.url}/v3/auth/projects", headers={"X-Auth-Token": DEFAULT_TOKEN}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            projects = json.load(answer)["projects"]
+        stats = child.stats()
+        log = child.log_file.read_text(encoding="utf-8")
+    finally:
+        child.stop()
+    estate = Estate.generate(2, seed=3, refusing={"emulator-domain-2"})
+    assert [p["id"] for p in projects] == [p.id for p in estate.home.projects]
+    assert stats["estate"]["iam_listing_requests"] == {"/v3/auth/projects": 1}
+    assert stats["estate"]["mos_requests"] == 0
+    assert "emulator: 60 functions, 2 accounts, each with projects" in log
+    assert "its agency emulator-agency refuses the home account" in log
+    urns = child.urns_file.read_text(encoding="utf-8").split()
+    fleet = estate.fleet(60, seed=3)
+    assert urns == fleet.urns()
