@@ -48,10 +48,12 @@ class ErrorKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProjectScope:
-    """One project in one region, to discover: `--project ID --region R` or `[[projects]]`."""
+    """One project in one region, to discover: `--project ID --region R` or `[[projects]]`,
+    or a project IAM listed (`--all-projects`), with the account it belongs to."""
 
     project_id: str
     region: str
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class Target:
     invalid_reason: str = ""
     runtime: str = ""  # from discovery (ListFunctions); empty for a plain URN list
     memory_size: int | None = None  # MB, from discovery
+    account: str = ""  # the account discovery listed it in (`--all-projects`); "" otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class Row:
     urn: str
     region: str
     project_id: str
+    account: str  # with `--all-projects`: the account's name; empty for a URN list
     package: str
     function: str
     qualifier: str

@@ -35,6 +35,7 @@ def make_row(
         "urn": f"urn:fss:{region}:{project}:function:default:fn-{n}",
         "region": region,
         "project_id": project,
+        "account": "",
         "package": "default",
         "function": f"fn-{n}",
         "qualifier": "",

@@ -24,7 +24,9 @@ _MAX_URN_LENGTH = 512  # as `parse_urn`
 _DIGITS = "0123456789"
 _MAX_LINE_DIGITS = 9  # below 2**32, so a line number fits the 'I' array
 _MAX_NAMES = 0xFFFF  # name indices fit the 'H' array; more inputs than that fall back to text
-_PLAIN = ("", None)  # the runtime and memory size of an entry from a plain URN list
+# The runtime, memory size and account of an entry from a plain URN list: none known.
+_PLAIN: tuple[str, int | None, str] = ("", None, "")
+Profile = tuple[str, int | None, str]  # runtime, memory size (MB), account
 
 
 class Targets(Sequence[Target]):
@@ -63,10 +65,11 @@ class Targets(Sequence[Target]):
         self._odd_sources: dict[int, str] = {}  # a source not ending in a plain line number
         self._occurrences: dict[int, int] = {}  # only entries seen more than once
         self._invalid: dict[int, str] = {}  # index -> why it is not a URN (maybe "")
-        # Runtime and memory size come with discovery listings only: an index into the few
-        # distinct (runtime, memory_size) pairs, made when the first entry has one.
-        self._profiles: list[tuple[str, int | None]] = [_PLAIN]
-        self._profile_index: dict[tuple[str, int | None], int] = {_PLAIN: 0}
+        # Runtime, memory size and account come with discovery listings only: an index into
+        # the few distinct (runtime, memory_size, account) triples, made when the first entry
+        # has one.
+        self._profiles: list[Profile] = [_PLAIN]
+        self._profile_index: dict[Profile, int] = {_PLAIN: 0}
         self._profile_at: array[int] | None = None
         self._regions: dict[str, str] = {}  # project id -> region of its first valid URN
         self._region_names: set[str] = set()  # the regions of all valid URNs
@@ -89,9 +92,8 @@ class Targets(Sequence[Target]):
                     raise ValueError(f"target {target.urn!r} has parsed {parsed}, not its URN")
                 made._note_region(parsed.project_id, parsed.region)
             reason = None if parsed is not None else target.invalid_reason
-            made._append_source_text(
-                target.urn, target.source, reason, (target.runtime, target.memory_size)
-            )
+            profile = (target.runtime, target.memory_size, target.account)
+            made._append_source_text(target.urn, target.source, reason, profile)
             if target.occurrences != 1:
                 made._occurrences[len(made._urns) - 1] = target.occurrences
         return made
@@ -105,14 +107,15 @@ class Targets(Sequence[Target]):
         problem: str = "",
         runtime: str = "",
         memory_size: int | None = None,
+        account: str = "",
     ) -> None:
         """Append a new distinct entry found at `source`, checking that it is a URN.
 
         An entry with a `problem`, or that is not a URN, is kept as invalid with that reason
-        (and without runtime or memory size, which would describe nothing).
+        (and without runtime, memory size or account, which would describe nothing).
         """
         reason = problem or self._check(urn)
-        profile = _PLAIN if reason is not None else (runtime, memory_size)
+        profile = _PLAIN if reason is not None else (runtime, memory_size, account)
         self._append_source_text(urn, source, reason, profile)
 
     def add_line(self, urn: str, name: str, line: int) -> None:
@@ -153,7 +156,7 @@ class Targets(Sequence[Target]):
         line: int | None,
         source: str | None,
         reason: str | None,
-        profile: tuple[str, int | None],
+        profile: Profile,
     ) -> None:
         """Append an entry whose source is `name` then `line` (`source` when that is not
         its text: `line` is None then); `reason` None for a valid one. The common case, a
@@ -172,7 +175,7 @@ class Targets(Sequence[Target]):
             self._append_profile(index, profile)
 
     def _append_source_text(
-        self, urn: str, source: str, reason: str | None, profile: tuple[str, int | None]
+        self, urn: str, source: str, reason: str | None, profile: Profile
     ) -> None:
         """`_append` of an entry whose source is given as text: split before its number."""
         name = source.rstrip(_DIGITS)
@@ -186,7 +189,7 @@ class Targets(Sequence[Target]):
             self._names.append(name)
         return number
 
-    def _append_profile(self, index: int, profile: tuple[str, int | None]) -> None:
+    def _append_profile(self, index: int, profile: Profile) -> None:
         if self._profile_at is None:
             self._profile_at = array("I", bytes(4 * index))  # every earlier entry is plain
         at = self._profile_index.get(profile)
@@ -240,7 +243,7 @@ class Targets(Sequence[Target]):
     def _target(self, index: int) -> Target:
         urn = self._urns[index]
         reason = self._invalid.get(index) if self._invalid else None
-        runtime, memory_size = self._profile(index)
+        runtime, memory_size, account = self._profile(index)
         return Target(
             urn,
             parse_urn(urn) if reason is None else None,
@@ -249,6 +252,7 @@ class Targets(Sequence[Target]):
             reason or "",
             runtime,
             memory_size,
+            account,
         )
 
     def _position(self, index: int) -> int:
@@ -259,7 +263,7 @@ class Targets(Sequence[Target]):
             raise IndexError("Targets index out of range")
         return position
 
-    def _profile(self, index: int) -> tuple[str, int | None]:
+    def _profile(self, index: int) -> Profile:
         if self._profile_at is None:
             return _PLAIN
         return self._profiles[self._profile_at[index]]
@@ -295,6 +299,10 @@ class Targets(Sequence[Target]):
     def memory_size(self, index: int) -> int | None:
         """The memory size (MB) discovery reported for entry `index`; None when not known."""
         return self._profile(self._position(index))[1]
+
+    def account(self, index: int) -> str:
+        """The account discovery listed entry `index` in; empty when not known."""
+        return self._profile(self._position(index))[2]
 
     def is_invalid(self, index: int) -> bool:
         """Whether entry `index` is not a URN (an `invalid_urn` row)."""

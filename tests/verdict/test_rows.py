@@ -22,10 +22,11 @@ P = "0123456789abcdef0123456789abcdef"
 URN = f"urn:fss:cn-north-4:{P}:function:default:orders:!prod"
 AK = "HPUAEXAMPLE1234WXYZ"
 WHEN = datetime(2024, 5, 6, 7, 8, 9, 987654, tzinfo=UTC)
-DESIGN_COLUMNS = [
+DESIGN_COLUMNS = [  # DESIGN.md: the original sixteen, `account` right after `project_id`
     "urn",
     "region",
     "project_id",
+    "account",
     "package",
     "function",
     "qualifier",
@@ -101,6 +102,7 @@ def test_result_row_for_a_configured_function() -> None:
         urn=URN,
         region="cn-north-4",
         project_id=P,
+        account="",
         package="default",
         function="orders",
         qualifier="!prod",
