@@ -28,6 +28,13 @@ EXPECTED = (
     "write CSV report",
     "write XLSX report",
     "throttle's CPU share, c=256",
+    "recording into history.sqlite with --baseline last (second run)",
+    "rows into SQLite, first run",
+    "rows into SQLite, second run",
+    "history store size, SQLite",
+    "--baseline last and finding age",
+    "auditor history runs",
+    "auditor history --urn",
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "auditor"
 # The vocabulary every stage shares: the data model, the errors, the settings, and the URN
 # grammar (a pure module of the source stage that the data model is made of).
-CORE = {"model", "errors", "config", "source.urn"}
+CORE = {"model", "errors", "config", "accounts", "source.urn"}
 STAGES = ["source", "service", "send", "verdict", "store", "report"]
 # The one call down the list: the worker pool hands each final answer to the verdict stage.
 ALLOWED = {("send.runner", "verdict")}

@@ -14,12 +14,10 @@ iam.py                 `IamClient` (a password's project or domain token) and `I
 identity.py            who asks IAM: a token, a password's domain token, AK/SK + X-Domain-Id
 projects.py            `list_projects` of an account; `select_projects` (pure) picks the ones
                        to audit: no MOS, no disabled ones, regions and exclusions applied
-accounts.py            the config's `[[accounts]]`: `Account`, `parse_accounts`
 agency.py              other accounts reached: `reach_account` -> agency tokens or temporary
                        keys, for listing and for FunctionGraph; `AgencyRefused`
 """
 
-from auditor.service.accounts import Account, parse_accounts
 from auditor.service.agency import (
     AccountAccess,
     AgencyKeys,
@@ -48,7 +46,6 @@ from auditor.service.projects import (
 )
 
 __all__ = [
-    "Account",
     "AccountAccess",
     "AgencyKeys",
     "AgencyTokens",
@@ -70,7 +67,6 @@ __all__ = [
     "TokenIdentity",
     "TracingClient",
     "list_projects",
-    "parse_accounts",
     "reach_account",
     "region_of",
     "select_projects",

@@ -1,4 +1,4 @@
-"""Other accounts (`auditor.service.accounts.Account`), reached through IAM agencies.
+"""Other accounts (`auditor.accounts.Account`), reached through IAM agencies.
 
 An account trusts ours through an *agency*: a role in that account our user may assume. How it
 is assumed follows the credentials' own method (the official SDK has no cross-account support,
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from auditor.accounts import Account
 from auditor.errors import CredentialsUnavailable, IamError
-from auditor.service.accounts import Account
 from auditor.service.auth import (
     Credentials,
     IamToken,

@@ -255,7 +255,14 @@ class _Merger:
                 again[text] = again.get(text, 0) + 1
             else:
                 seen[text] = None
-                add(text, entry.where, entry.problem, entry.runtime, entry.memory_size)
+                add(
+                    text,
+                    entry.where,
+                    entry.problem,
+                    entry.runtime,
+                    entry.memory_size,
+                    entry.account,
+                )
         return count
 
     def add_numbered(self, numbered: Iterable[tuple[int, str]], name: str) -> int:

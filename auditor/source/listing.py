@@ -80,6 +80,7 @@ class Listing:
         return {
             "project_id": self.scope.project_id,
             "region": self.scope.region,
+            "account": self.scope.account,
             "functions": len(self.functions),
             "pages": self.pages,
             "requests": self.requests,
@@ -153,7 +154,13 @@ def entries(listings: Sequence[Listing]) -> Iterator[Entry]:
     says where it was listed. A `func_urn` that is not a URN becomes an `invalid_urn` row."""
     for listing in listings:
         where = f"ListFunctions {listing.scope.project_id} {listing.scope.region}"
+        account = listing.scope.account
         for number, function in enumerate(listing.functions, start=1):
             yield Entry(
-                function.func_urn, f"{where}:{number}", "", function.runtime, function.memory_size
+                function.func_urn,
+                f"{where}:{number}",
+                "",
+                function.runtime,
+                function.memory_size,
+                account,
             )

@@ -28,6 +28,7 @@ class Entry:
     problem: str = ""
     runtime: str = ""  # from a discovery listing (or a CSV/JSON with such columns)
     memory_size: int | None = None
+    account: str = ""  # the account a listing found it in (`--all-projects`)
 
 
 class TextEntries:
@@ -129,11 +130,13 @@ def xlsx_entries(data: bytes, label: str) -> Iterator[Entry]:
 
 
 def _table_entries(rows: Iterable[tuple[int, list[str]]], label: str) -> Iterator[Entry]:
-    """Entries of a CSV or sheet: the URN column by name, else the only column. `runtime`
-    and `memory_size` columns (as `auditor discover` writes them) are carried along."""
+    """Entries of a CSV or sheet: the URN column by name, else the only column. `runtime`,
+    `memory_size` and `account` columns (as `auditor discover` writes them) are carried
+    along."""
     column: int | None = None
     runtime_at: int | None = None
     memory_at: int | None = None
+    account_at: int | None = None
     for number, row in rows:
         cells = [cell.strip() for cell in row]
         if column is None:
@@ -144,12 +147,18 @@ def _table_entries(rows: Iterable[tuple[int, list[str]]], label: str) -> Iterato
                 names = [cell.lower() for cell in cells]
                 runtime_at = names.index("runtime") if "runtime" in names else None
                 memory_at = names.index("memory_size") if "memory_size" in names else None
+                account_at = names.index("account") if "account" in names else None
                 continue
         value = cells[column] if column < len(cells) else ""
         if value:
-            runtime = _cell(cells, runtime_at)
+            memory_size = memory_size_of(_cell(cells, memory_at))
             yield Entry(
-                value, f"{label}:{number}", "", runtime, memory_size_of(_cell(cells, memory_at))
+                value,
+                f"{label}:{number}",
+                "",
+                _cell(cells, runtime_at),
+                memory_size,
+                _cell(cells, account_at),
             )
 
 
@@ -207,9 +216,10 @@ def json_entries(text: str, label: str) -> Iterator[Entry]:
             if value is not None:
                 runtime = item.get("runtime")
                 runtime = runtime.strip() if isinstance(runtime, str) else ""
-                yield Entry(
-                    value.strip(), where, "", runtime, memory_size_of(item.get("memory_size"))
-                )
+                account = item.get("account")
+                account = account.strip() if isinstance(account, str) else ""
+                memory_size = memory_size_of(item.get("memory_size"))
+                yield Entry(value.strip(), where, "", runtime, memory_size, account)
             else:
                 yield Entry(_shown(json.dumps(item)), where, "object has no func_urn/urn field")
         else:

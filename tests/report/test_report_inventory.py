@@ -73,7 +73,8 @@ def test_text_reads_back_as_the_same_urns_without_runtimes(tmp_path: Path, suffi
 
 def test_csv_has_every_listing_column_then_tracing_supported() -> None:
     rows = list(csv.reader(io.StringIO(rendered("csv").decode(), newline="")))
-    assert rows[0] == [*LISTING_FIELDS, "tracing_supported"] == list(INVENTORY_COLUMNS)
+    header = [*LISTING_FIELDS, "tracing_supported", "account"]
+    assert rows[0] == header == list(INVENTORY_COLUMNS)
     assert len(rows) == 1 + len(FUNCTIONS)
     by_name = {row[1]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
     assert by_name["fn-0"]["memory_size"] == "512"
@@ -93,12 +94,14 @@ def test_json_is_a_listfunctions_shaped_document() -> None:
     document = json.loads(rendered("json"))
     assert document["count"] == len(FUNCTIONS)
     assert [f["func_urn"] for f in document["functions"]] == [f.func_urn for f in FUNCTIONS]
-    assert document["functions"][0] == {**FUNCTIONS[0].record(), "tracing_supported": True}
+    first = {**FUNCTIONS[0].record(), "tracing_supported": True, "account": ""}
+    assert document["functions"][0] == first
     assert document["functions"][3]["memory_size"] is None
     (project,) = document["projects"]
     assert project == {
         "project_id": PROJECT,
         "region": REGION,
+        "account": "",
         "functions": 5,
         "pages": 1,
         "requests": 1,

@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
+from auditor.accounts import Account
 from auditor.errors import AgencyRefused, CredentialsUnavailable, IamError
 from auditor.model import ErrorKind
-from auditor.service.accounts import Account
 from auditor.service.agency import (
     DEFAULT_DURATION,
     AgencyKeyring,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from auditor.accounts import Account, parse_accounts
 from auditor.errors import UsageError
-from auditor.service.accounts import Account, parse_accounts
 
 THEIR_DOMAIN = "22222222222222222222222222222222"
 
