@@ -65,6 +65,9 @@ class _Summary:
         self.sheet.set_h_pagebreaks([self.row])
         self._crosstab("Functions by project and status", summary.by_project, "project_id")
         self._crosstab("Functions by region and status", summary.by_region, "region")
+        if summary.by_account is not None:
+            self._crosstab("Functions by account and status", summary.by_account, "account")
+            self._account_projects(summary.by_account_project or {})
         self._credentials()
         self._throttling()
         self._free_form("Discovery", self.run.get("discovery"), "the JSON report", ())
@@ -276,6 +279,16 @@ class _Summary:
         self.sheet.insert_chart(
             first - 1, _CHART_COLUMN, chart, {"x_offset": 24, "x_scale": 1.25, "y_scale": 1.0}
         )
+
+    def _account_projects(self, nested: Mapping[str, Mapping[str, int]]) -> None:
+        """Functions by account and project: one line per project, under its account."""
+        self._heading("Functions by account and project")
+        records = [
+            (account, project, count)
+            for account, projects in nested.items()
+            for project, count in projects.items()
+        ]
+        self._table(["account", "project_id", "functions"], records)
 
     def _crosstab(self, title: str, nested: Mapping[str, Mapping[str, int]], label: str) -> None:
         frame: pd.DataFrame = crosstab_frame(nested, label)

@@ -24,6 +24,9 @@ class Summary:
     changes: dict[str, int] | None = None  # counts per change, with --baseline
     exempt: int | None = None  # findings exempted, with --exemptions
     aged: int | None = None  # with the history store: findings open longer than 14 days
+    # With accounts (`--all-projects`): account x status, and account x project (row counts).
+    by_account: dict[str, dict[str, int]] | None = None
+    by_account_project: dict[str, dict[str, int]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -38,6 +41,9 @@ class Summary:
             document["exempt"] = self.exempt
         if self.aged is not None:
             document["open_over_14_days"] = self.aged
+        if self.by_account is not None:
+            document["by_account"] = self.by_account
+            document["by_account_project"] = self.by_account_project
         return document
 
 
@@ -49,20 +55,28 @@ class SummaryCounter:
         self._by_status: Counter[Status] = Counter()
         self._by_project: Counter[tuple[str, Status]] = Counter()
         self._by_region: Counter[tuple[str, Status]] = Counter()
+        self._by_account: Counter[tuple[str, Status]] = Counter()
+        self._by_account_project: Counter[tuple[str, str]] = Counter()
 
     def add(self, row: Row) -> None:
         status = row.status
         self._by_status[status] += 1
         self._by_project[row.project_id or "(invalid)", status] += 1
         self._by_region[row.region or "(invalid)", status] += 1
+        account = row.account or "(none)"
+        self._by_account[account, status] += 1
+        self._by_account_project[account, row.project_id or "(invalid)"] += 1
 
     def summary(self) -> Summary:
         by_status = self._by_status
+        with_accounts = any(account != "(none)" for account, _ in self._by_account)
         return Summary(
             total=sum(by_status.values()),
             by_status={s.value: by_status[s] for s in STATUS_ORDER if by_status[s]},
             by_project=_nest(self._by_project),
             by_region=_nest(self._by_region),
+            by_account=_nest(self._by_account) if with_accounts else None,
+            by_account_project=_pairs(self._by_account_project) if with_accounts else None,
         )
 
 
@@ -86,6 +100,13 @@ def summarize(rows: Iterable[Row]) -> Summary:
     for row in rows:
         counter.add(row)
     return counter.summary()
+
+
+def _pairs(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    nested: dict[str, dict[str, int]] = {}
+    for (outer, inner), count in sorted(counts.items()):
+        nested.setdefault(outer, {})[inner] = count
+    return nested
 
 
 def _nest(counts: Counter[tuple[str, Status]]) -> dict[str, dict[str, int]]:
