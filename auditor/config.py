@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from auditor.accounts import Account, parse_accounts
 from auditor.errors import ConfigError, UsageError
 from auditor.model import Change, ProjectScope, Status, mask_ak
 
@@ -59,6 +60,8 @@ class Settings:
     # `postgresql://…`; None (`--no-history`, `history = false`) records nothing.
     history: str | None = ""
     fail_on_age: int | None = None  # days: only findings open this long fail the run
+    # Other accounts reached through IAM agencies with `--all-projects` (`[[accounts]]`).
+    accounts: tuple[Account, ...] = ()
 
     def public(self) -> dict[str, Any]:
         """The settings as plain values for reports and logs (there is no secret in them)."""
@@ -89,6 +92,10 @@ class Settings:
             ),
             "history": None if self.history is None else without_password(self.history),
             "fail_on_age": self.fail_on_age,
+            "accounts": [
+                {"name": a.name, "agency": a.agency_name, "regions": list(a.regions)}
+                for a in self.accounts
+            ],
         }
 
 
@@ -284,6 +291,7 @@ _VALIDATORS: dict[str, Any] = {
     "expected_tracing_aks": lambda k, v: _access_keys(k, v),
     "history": lambda k, v: _history(k, v),
     "fail_on_age": lambda k, v: int(_number(k, v, low=0, high=36_500, integer=True)),
+    "accounts": lambda k, v: parse_accounts(v, k),
 }
 
 

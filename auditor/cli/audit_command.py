@@ -17,6 +17,7 @@ from typing import Any
 from auditor.audit import AuditResult, HistoryPlan, default_name, report_paths, run_audit
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG, Console, SignalStop
 from auditor.cli.discover_command import NO_SCOPES
+from auditor.cli.estate import Estate, discover_estate, estate_lines
 from auditor.cli.history_command import LAST, history_lines, history_plan, open_store
 from auditor.cli.progress import summary_table, throttling_lines
 from auditor.cli.wiring import (
@@ -58,16 +59,20 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     if args.no_history:
         settings = replace(settings, history=None)
-    if not args.inputs and not args.discover:
+    listing = args.discover or args.all_projects
+    if not args.inputs and not listing:
         raise UsageError(
             "no input: give URN list files (.txt .csv .xlsx .json) or - for stdin, "
-            "or --discover with --project/--region"
+            "or --discover with --project/--region, or --all-projects"
         )
-    if args.discover and not settings.projects:
+    if args.discover and not args.all_projects and not settings.projects:
         raise UsageError(NO_SCOPES)
-    if args.discover and args.resume:
+    if (args.exclude_project or args.shard) and not args.all_projects:
+        raise UsageError("--exclude-project and --shard go with --all-projects")
+    if listing and args.resume:
+        flag = "--all-projects" if args.all_projects else "--discover"
         raise UsageError(
-            "--resume with --discover: the fleet may have changed; resume with the "
+            f"--resume with {flag}: the fleet may have changed; resume with the "
             "inventory the run wrote: --resume JOURNAL <name>.inventory.csv"
         )
     if settings.baseline == LAST and settings.history is None:
@@ -98,22 +103,29 @@ def _audit(
     review: Review,
     store_now: Callable[[], History | None],
 ) -> int:
-    store = store_now() if args.discover else None
+    listing = args.discover or args.all_projects
+    store = store_now() if listing else None
     if not settings.name and not args.resume:
         settings = replace(settings, name=default_name(utc_now()))
     source: CredentialSource | None = None
     discovered: dict[str, Any] = {}
     extra: list[tuple[str, str, Iterable[Entry]]] = []
-    if args.discover:
-        source = credential_source(env, settings)
-        listings = asyncio.run(discover(settings, source, settings.projects))
-        log_listings(listings)
+    estate: Estate | None = None
+    if listing:
+        if args.all_projects:
+            source, estate, listings = discover_estate(settings, env, args)
+        else:
+            source = credential_source(env, settings)
+            listings = asyncio.run(discover(settings, source, settings.projects))
+            log_listings(listings)
         inventory = _write_inventory(settings, listings)
         discovered = {
             "projects": [listing.summary() for listing in listings],
             "complete": all(listing.complete for listing in listings),
             "inventory": str(inventory),
         }
+        if estate is not None:
+            discovered["all_projects"] = True
         extra.append(("ListFunctions", "discovered", entries(listings)))
     inputs = read_inputs(args.inputs, stdin=sys.stdin.buffer, extra=extra)
     if settings.only_supported:
@@ -142,9 +154,10 @@ def _audit(
         store = store_now()
     history = None
     if store is not None:
+        scoped = estate.scopes if estate is not None else settings.projects
         scope = (
-            projects_scope((p.project_id, p.region) for p in settings.projects)
-            if args.discover and not args.inputs
+            projects_scope((p.project_id, p.region) for p in scoped)
+            if listing and not args.inputs
             else input_scope(
                 fingerprint(inputs.targets.urns),
                 [i.name for i in inputs.inputs],
@@ -175,12 +188,23 @@ def _audit(
         preflight=not args.no_preflight,
         resume=resume,
         review=review,
-        run_facts={"discovery": discovered} if discovered else None,
+        run_facts=_run_facts(discovered, estate),
         history=history,
     )
+    if estate is not None and estate.unreached and code == EXIT_OK:
+        return EXIT_FINDINGS  # an account whose projects could not be listed was not audited
     if discovered and not discovered["complete"] and code == EXIT_OK:
         return EXIT_FINDINGS  # functions of an unfinished listing were not audited
     return code
+
+
+def _run_facts(discovered: dict[str, Any], estate: Estate | None) -> dict[str, Any] | None:
+    """What discovery and the estate add to the report's `run`."""
+    facts: dict[str, Any] = {"discovery": discovered} if discovered else {}
+    if estate is not None:
+        facts["accounts"] = estate.run_facts()
+        facts["shard"] = str(estate.shard) if estate.shard else None
+    return facts or None
 
 
 def review_lines(result: AuditResult) -> list[str]:
@@ -189,6 +213,8 @@ def review_lines(result: AuditResult) -> list[str]:
     discovery = result.run.get("discovery") or {}
     for project in discovery.get("projects", []):
         where = f"{project['project_id']} {project['region']}"
+        if project.get("account"):
+            where += f" (account {project['account']})"
         found = f"{project['functions']} functions in {project['pages']} pages"
         if project["complete"]:
             lines.append(f"discovered: {where}: {found}")
@@ -196,6 +222,7 @@ def review_lines(result: AuditResult) -> list[str]:
             lines.append(f"discovery INCOMPLETE: {where}: {found}, then {project['error']}")
     if discovery.get("inventory"):
         lines.append(f"inventory: {discovery['inventory']}")
+    lines += estate_lines(result.run.get("accounts") or [])
     if discovery.get("only_supported"):
         lines.append(f"--only-supported: {discovery['unsupported_skipped']} functions left out")
     if result.comparison is not None:

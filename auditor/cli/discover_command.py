@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK
+from auditor.cli.estate import discover_estate
 from auditor.cli.wiring import credential_source, discover, log_listings, settings_from
 from auditor.errors import UsageError
 from auditor.model import tracing_supported
@@ -25,14 +26,21 @@ NO_SCOPES = (
 
 def discover_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = settings_from(args)
-    if not settings.projects:
+    if not settings.projects and not args.all_projects:
         raise UsageError(NO_SCOPES)
+    if (args.exclude_project or args.shard) and not args.all_projects:
+        raise UsageError("--exclude-project and --shard go with --all-projects")
     fmt = inventory_format(args.output, args.format)
     if args.output:
         _check_output(Path(args.output), args.format)
-    source = credential_source(env, settings)
-    listings = asyncio.run(discover(settings, source, settings.projects))
-    log_listings(listings)
+    unreached = False
+    if args.all_projects:
+        _, estate, listings = discover_estate(settings, env, args)
+        unreached = bool(estate.unreached)
+    else:
+        source = credential_source(env, settings)
+        listings = asyncio.run(discover(settings, source, settings.projects))
+        log_listings(listings)
     functions = kept_functions(listings, only_supported=settings.only_supported)
     render = functools.partial(render_inventory, listings, functions, fmt)
     if args.output:
@@ -51,7 +59,8 @@ def discover_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             f"discovered {found} functions in {len(listings)} projects{shown}{where}",
             file=sys.stderr,
         )
-    return EXIT_OK if all(listing.complete for listing in listings) else EXIT_FINDINGS
+    complete = all(listing.complete for listing in listings) and not unreached
+    return EXIT_OK if complete else EXIT_FINDINGS
 
 
 def _check_output(path: Path, chosen: str | None) -> None:

@@ -288,7 +288,32 @@ def add_scope_options(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="a project to discover (repeatable; pair each with --region, or one --region for all)",
     )
-    add("--region", action="append", default=[], metavar="R", help="the project's region")
+    add(
+        "--region",
+        action="append",
+        default=[],
+        metavar="R",
+        help="the project's region; with --all-projects, audit only this region (repeatable)",
+    )
+    add(
+        "--all-projects",
+        action="store_true",
+        help="list every project of the credentials' account (and of the config's [[accounts]], "
+        "through their IAM agencies) with IAM, discover and audit all of them",
+    )
+    add(
+        "--exclude-project",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="with --all-projects: leave this project (id or name) out (repeatable)",
+    )
+    add(
+        "--shard",
+        metavar="K/N",
+        help="with --all-projects: audit only share K of N of the projects (a stable split; "
+        "one process per share, e.g. a Kubernetes Indexed Job)",
+    )
     add(
         "--only-supported",
         action="store_true",

@@ -44,7 +44,9 @@ def settings_from(args: argparse.Namespace, **more: Any) -> Settings:
     """The run's settings: defaults, then the `-c` config, then the flags given."""
     config = load_config(Path(args.config)) if getattr(args, "config", None) else {}
     flags = {key: getattr(args, key, None) for key in CONNECTION_FLAGS}
-    scopes = pair_scopes(getattr(args, "project", []), getattr(args, "region", []))
+    # With --all-projects, --region narrows the listed projects instead of pairing.
+    regions = [] if getattr(args, "all_projects", False) else getattr(args, "region", [])
+    scopes = pair_scopes(getattr(args, "project", []), regions)
     flags |= {"projects": scopes or None, "only_supported": getattr(args, "only_supported", None)}
     return resolve_settings(
         config, flags | more, config_name=str(getattr(args, "config", None) or "config")

@@ -209,3 +209,20 @@ def _projects_of(data: dict[str, Any], account: str) -> list[Project]:
 def _unreadable(what: str, account: str) -> IamError:
     message = f"IAM's answer {what}: check that --iam-endpoint points at IAM"
     return IamError(f"account {account}: {message}" if account else message, account=account)
+
+
+async def account_name(api: IamApi, identity: Identity) -> str:
+    """The name of the account `identity` acts in (`GET /v3/auth/domains`), for reports; its
+    id when IAM gives no name. Raises `IamError` when IAM cannot say."""
+    answer = await api.call(
+        "GET", "/v3/auth/domains", identity, what="the account's name", domain=False
+    )
+    domains = answer.data.get("domains")
+    first = domains[0] if isinstance(domains, list) and domains else None
+    if isinstance(first, dict):
+        name = first.get("name") or first.get("id")
+        if isinstance(name, str) and name:
+            if isinstance(first.get("id"), str) and not identity.domain_id:
+                identity.domain_id = first["id"]
+            return name
+    raise IamError("IAM's list of domains names no account: check --iam-endpoint")
