@@ -197,7 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="rebuild reports from a journal or a JSON report, without the API"
     )
     report.add_argument(
-        "source", metavar="SOURCE", help="a <name>.journal.jsonl journal or a <name>.json report"
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="a <name>.journal.jsonl journal or a <name>.json report (with --merge, several)",
+    )
+    report.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge the reports of an estate's shards (--shard K/N) into one report",
     )
     report.add_argument("--format", help="comma-separated: xlsx,csv,json (default all)")
     report.add_argument("-o", "--out", help="report folder (default: the source's folder)")
