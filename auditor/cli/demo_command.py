@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import signal
 import sys
+import tempfile
+from pathlib import Path
 
 from auditor.audit import AuditResult, default_name, report_paths
-from auditor.cli.audit_command import audit_async
+from auditor.cli.audit_command import audit_async, audit_command
 from auditor.cli.console import EXIT_OK, EXIT_SIGNAL, Console
 from auditor.cli.history_command import history_lines, history_plan, open_store
+from auditor.cli.parser import build_parser
 from auditor.cli.progress import summary_table
 from auditor.config import Settings, resolve_settings
 from auditor.errors import UsageError
@@ -29,6 +32,8 @@ def demo_command(args: argparse.Namespace) -> int:
 
     if not 1 <= args.functions <= 2_000_000:
         raise UsageError("--functions: choose between 1 and 2000000")
+    if args.accounts:
+        return _estate_demo(args)
     fleet = Fleet.generate(args.functions, seed=args.seed)
     entries = [*fleet.urns(), "urn:fss:cn-north-4:not-a-project:function:default:typo"]
     inputs = from_lines(entries, "demo-fleet")
@@ -87,3 +92,49 @@ def demo_command(args: argparse.Namespace) -> int:
                 "nothing is sent without --apply)"
             )
     return EXIT_SIGNAL[caught] if caught else EXIT_OK
+
+
+def _estate_demo(args: argparse.Namespace) -> int:
+    """`demo --accounts N`: the emulator plays an estate of N accounts (in a child process,
+    as a real cloud would be elsewhere) and `audit --all-projects` audits all of it."""
+    from auditor.emulator import DEFAULT_TOKEN
+    from auditor.emulator.child import start_child
+
+    if not 2 <= args.accounts <= 50:
+        raise UsageError("--accounts: choose between 2 and 50")
+    with tempfile.TemporaryDirectory(prefix="auditor-demo-") as work:
+        child = start_child(
+            Path(work),
+            functions=args.functions,
+            seed=args.seed,
+            args=["--accounts", str(args.accounts), "--latency-ms", "5", "40"],
+        )
+        try:
+            config = Path(work) / "estate.toml"
+            config.write_text(_estate_config(child.url, args.accounts), encoding="utf-8")
+            if not args.quiet:
+                print(
+                    f"demo: an estate of {args.accounts} accounts ({args.functions} functions) "
+                    f"served by the built-in emulator at {child.url}; the config:\n"
+                    + config.read_text(encoding="utf-8")
+                )
+            name = default_name(utc_now()).replace("tracing-audit", "demo-estate")
+            audit = ["audit", "--all-projects", "-c", str(config), "-o", args.out]
+            audit += ["--name", name, "--log-format", args.log_format]
+            parsed = build_parser().parse_args([*audit, *(["-q"] if args.quiet else [])])
+            return audit_command(parsed, {"AUDITOR_TOKEN": DEFAULT_TOKEN})
+        finally:
+            child.stop()
+
+
+def _estate_config(url: str, accounts: int) -> str:
+    lines = [f'endpoint = "{url}"', f'iam_endpoint = "{url}"']
+    for number in range(2, accounts + 1):
+        lines += [
+            "",
+            "[[accounts]]",
+            f'domain_name = "emulator-domain-{number}"',
+            'agency_name = "emulator-agency"',
+            f'name = "team-{number}"',
+        ]
+    return "\n".join(lines) + "\n"

@@ -32,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--functions", type=int, default=2000, help="fleet size (default 2000)")
     demo.add_argument("--seed", type=int, default=7, help="fleet seed (default 7)")
     demo.add_argument("-o", "--out", default="reports", help="report folder (default reports/)")
+    demo.add_argument(
+        "--accounts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="an estate of N accounts: the first one's own, the others reached through IAM "
+        "agencies, all listed with --all-projects",
+    )
     add_console_options(demo)
 
     emulator = commands.add_parser("emulator", help="serve the FunctionGraph emulator")
