@@ -7,7 +7,6 @@ Settings never hold a secret: credentials come from the environment or a credent
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from auditor.accounts import Account, parse_accounts
-from auditor.errors import ConfigError, UsageError
+from auditor.errors import ConfigError, UsageError, read_toml
 from auditor.model import Change, ProjectScope, Status, mask_ak
 
 DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
@@ -104,17 +103,7 @@ KNOWN_KEYS = frozenset(f.name for f in fields(Settings)) - {"fail_on_changes"} |
 
 def load_config(path: Path) -> dict[str, Any]:
     """Read a TOML config file; every problem is a `ConfigError` naming the file."""
-    try:
-        with path.open("rb") as stream:
-            data = tomllib.load(stream)
-    except FileNotFoundError:
-        raise ConfigError(f"config {path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"config {path}: cannot be read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path}: invalid TOML ({exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config {path}: is not UTF-8 text; save it as UTF-8") from None
+    data = read_toml(f"config {path}", path)
     unknown = sorted(set(data) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(

@@ -27,6 +27,12 @@ IAM's own error message with any credential it echoes blotted out.
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 
 class AuditorError(Exception):
     """Base class of every error `auditor` raises on purpose."""
@@ -89,3 +95,44 @@ class IamError(AuditorError):
 class AgencyRefused(IamError):
     """The agency of `account` refused to be assumed (IAM answered 403 or 404): the agency
     does not exist, does not trust these credentials, or the user may not assume it."""
+
+
+@contextmanager
+def reading(
+    where: str,
+    error: type[AuditorError] = InputError,
+    *,
+    hint: str = "",
+    directory: str = "is a directory",
+) -> Iterator[None]:
+    """Turn the ways a file cannot be opened or decoded into one-line `error`s naming `where`
+    (`hint` says what to give instead). The one translator of file errors: every reader of a
+    user's file goes through it, so each says the same thing the same way."""
+    tail = f"; {hint}" if hint else ""
+    try:
+        yield
+    except FileNotFoundError:
+        raise error(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{where}: {directory}{tail}") from None
+    except PermissionError:
+        raise error(f"{where}: permission denied") from None
+    except UnicodeDecodeError:
+        raise error(f"{where}: is not UTF-8 text{tail or '; save it as UTF-8'}") from None
+    except OSError as exc:
+        raise error(f"{where}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_toml(
+    where: str, path: Path, *, quote_errors: bool = True, kind: str = "TOML file"
+) -> dict[str, Any]:
+    """A TOML file as a dict; every problem a one-line `ConfigError` naming `where`. With
+    `quote_errors=False` the parser's message is left out: it may quote the file's text, and
+    a file of secrets must not reach a log."""
+    directory = f"is a directory, not a {kind}"
+    with reading(where, ConfigError, directory=directory), path.open("rb") as stream:
+        try:
+            return tomllib.load(stream)
+        except tomllib.TOMLDecodeError as exc:
+            detail = f" ({exc})" if quote_errors else ""
+            raise ConfigError(f"{where}: invalid TOML{detail}") from None

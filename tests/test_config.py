@@ -133,7 +133,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 
 def test_config_that_is_a_directory(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot be read") as caught:
+    with pytest.raises(ConfigError, match="is a directory") as caught:
         load_config(tmp_path)
     assert str(tmp_path) in str(caught.value)
 

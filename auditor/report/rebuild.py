@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import InputError, UsageError
+from auditor.errors import InputError, UsageError, reading
 from auditor.model import Row
 from auditor.report.json_render import SCHEMA_VERSION
 from auditor.report.tables import ReportDocument, Summary, summarize
@@ -83,15 +83,8 @@ def rebuild_reports(
 
 
 def _first_line(path: Path) -> str:
-    try:
-        with path.open("r", encoding="utf-8") as stream:
-            return stream.readline()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text; {_HINT}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with reading(str(path), InputError, hint=_HINT), path.open("r", encoding="utf-8") as stream:
+        return stream.readline()
 
 
 def _json_object(line: str) -> dict[str, Any]:
@@ -104,17 +97,12 @@ def _json_object(line: str) -> dict[str, Any]:
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        with path.open("r", encoding="utf-8-sig") as stream:
+    with reading(str(path), InputError, hint=_HINT), path.open("r", encoding="utf-8-sig") as stream:
+        try:
             return json.load(stream)
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text; {_HINT}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); {_HINT}"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+            raise InputError(f"{path}: not valid JSON ({where}); {_HINT}") from None
 
 
 def _from_journal(path: Path, journal: JournalReader) -> RebuildSource:

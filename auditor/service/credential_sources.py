@@ -20,7 +20,6 @@ the signing key. The environment is passed in as a mapping; this module never re
 from __future__ import annotations
 
 import stat
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import aiohttp
 
 from auditor.config import Settings
-from auditor.errors import ConfigError, UsageError
+from auditor.errors import ConfigError, UsageError, read_toml, reading
 from auditor.model import utc_now
 from auditor.service.auth import (
     AkSkCredentials,
@@ -69,17 +68,11 @@ class CredentialsFile:
 
 def load_credentials_file(path: Path) -> CredentialsFile:
     """Read `[tokens]` from a TOML credentials file. Values are never put in a message."""
-    try:
+    where = f"credentials {path}"
+    with reading(where, ConfigError):
         mode = path.stat().st_mode
-        with path.open("rb") as stream:
-            data = tomllib.load(stream)
-    except FileNotFoundError:
-        raise ConfigError(f"credentials {path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"credentials {path}: cannot be read ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        # The parser's message may quote the file's text, secrets included: not shown.
-        raise ConfigError(f"credentials {path}: invalid TOML (or not UTF-8)") from None
+    # The parser's message may quote the file's text, secrets included: not shown.
+    data = read_toml(where, path, quote_errors=False)
     tokens = data.get("tokens")
     if not isinstance(tokens, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v for k, v in tokens.items()

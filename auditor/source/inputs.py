@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from auditor.errors import InputError
+from auditor.errors import InputError, reading
 from auditor.model import Target
 from auditor.source.readers import (
     URN_COLUMNS,
@@ -123,15 +123,8 @@ def _opened(name: str, stdin: BinaryIO | None) -> Iterator[tuple[str, Iterable[E
     label = str(path)
     if path.is_dir():
         raise InputError(f"{label}: is a directory, not a URN list")
-    try:
-        with path.open("rb") as stream:
-            yield _stream_entries(stream, label, _SUFFIXES.get(path.suffix.lower()))
-    except FileNotFoundError:
-        raise InputError(f"{label}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{label}: permission denied") from None
-    except OSError as exc:
-        raise InputError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    with reading(label, InputError), path.open("rb") as stream:
+        yield _stream_entries(stream, label, _SUFFIXES.get(path.suffix.lower()))
 
 
 def _stream_entries(

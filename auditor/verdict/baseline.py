@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, TextIO
 
-from auditor.errors import InputError
+from auditor.errors import InputError, reading
 from auditor.model import COLUMNS, Change, Row, Status
 
 SCHEMA_VERSION = 1  # the JSON report version this module reads (auditor.report.json_render)
@@ -203,19 +203,9 @@ def load_baseline(path: Path, label: str = "--baseline") -> Baseline:
         return _from_whole(where, path)
 
 
-@contextmanager
-def _reading(where: str) -> Iterator[None]:
+def _reading(where: str) -> AbstractContextManager[None]:
     """Turn the ways a file cannot be read into one-line `InputError`s."""
-    try:
-        yield
-    except FileNotFoundError:
-        raise InputError(f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{where}: is a directory; {_HINT}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{where}: not UTF-8 text; {_HINT}") from None
-    except OSError as exc:
-        raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    return reading(where, InputError, hint=_HINT)
 
 
 def _from_whole(where: str, path: Path) -> Baseline:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, read_toml
 from auditor.model import Row, Status
 
 _KEYS = ("urn", "reason", "owner", "expires")
@@ -287,19 +286,7 @@ def load_exemptions(path: Path) -> Exemptions:
     Every problem is a `ConfigError` with one line naming the file and, for an entry, its
     number. Values are never quoted back (a misplaced secret must not reach a log).
     """
-    try:
-        with path.open("rb") as stream:
-            data = tomllib.load(stream)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not an exemptions TOML file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: is not UTF-8 text; save it as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    data = read_toml(str(path), path, kind="exemptions TOML file")
     unknown = [key for key in data if key != "exemption"]
     if unknown:
         raise ConfigError(

@@ -443,7 +443,7 @@ def test_missing_directory_binary_and_unreadable(tmp_path: Path) -> None:
     }
     binary = tmp_path / "binary.json"
     binary.write_bytes(b"\xff\xfe\x00garbage\x80")
-    cases[binary] = "not UTF-8 text"
+    cases[binary] = "is not UTF-8 text"
     for path, message in cases.items():
         with pytest.raises(InputError) as raised:
             load_baseline(path)
