@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from auditor.errors import InputError, UsageError
+from auditor.errors import InputError, UsageError, reading
 from auditor.fix.apply import FixOutcome, FixResult
 from auditor.fix.plan import PlannedFix
 
@@ -71,10 +71,8 @@ class FixJournalContents:
 
 def read_fix_journal(path: Path) -> FixJournalContents:
     """Read a fix journal; `InputError` naming the file if it is not one."""
-    try:
+    with reading(str(path), InputError, hint=f"give a <name>{SUFFIX} written by auditor fix"):
         lines = list(_whole_lines(path))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not lines:
         raise InputError(f"{path}: empty; give a <name>{SUFFIX} written by auditor fix")
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from auditor.report.json_render import SCHEMA_VERSION
 from auditor.report.tables import ReportDocument, Summary, summarize
 from auditor.report.writers import write_reports
 from auditor.store.journal import JournalReader, JournalRows
+from auditor.verdict.age import is_aged
 from auditor.verdict.rows import from_record
 
 JOURNAL_SUFFIX = ".journal.jsonl"
@@ -137,7 +138,7 @@ def _from_journal(path: Path, journal: JournalReader) -> RebuildSource:
     name = header.get("name")
     if not isinstance(name, str) or not name:
         name = path.name.removesuffix(JOURNAL_SUFFIX).removesuffix(".jsonl")
-    return RebuildSource(path, "journal", name, ReportDocument(rows, summarize(rows), run))
+    return RebuildSource(path, "journal", name, ReportDocument(rows, _summary(rows, run), run))
 
 
 def _from_report(path: Path, report: Any) -> RebuildSource:
@@ -157,9 +158,11 @@ def _from_report(path: Path, report: Any) -> RebuildSource:
     return RebuildSource(path, "report", path.stem, ReportDocument(rows, _summary(rows, run), run))
 
 
-def _summary(rows: Sequence[Row], run: dict[str, Any]) -> Summary:
+def _summary(rows: Iterable[Row], run: dict[str, Any]) -> Summary:
     """The rows' summary, with the change counts and exempt count the report's run had."""
     summary = summarize(rows)
+    if any(row.first_seen for row in rows):  # aged by the history store
+        summary = replace(summary, aged=sum(1 for row in rows if is_aged(row)))
     changes = run.get("changes")
     counts = changes.get("counts") if isinstance(changes, dict) else None
     if isinstance(counts, dict):

@@ -24,11 +24,12 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 from auditor.errors import HistoryError
 from auditor.model import Row, Status
-from auditor.store.database import Database, shown
+from auditor.store.database import Database, is_postgres, shown
 from auditor.store.schema import SCHEMA_VERSION, statements
 from auditor.verdict.age import VERDICTS, Age, Standing, Standings, standing_after
 from auditor.verdict.baseline import Baseline
@@ -158,12 +159,21 @@ class History:
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._create_at = ""  # a new SQLite file to make at the first record
 
     @classmethod
     def open(cls, location: str, *, migrate: bool | None = None) -> History:
         """Open the store at `location` (see `auditor.store.database.locate`), checking its
         schema. SQLite stores are created and migrated on open; a PostgreSQL store only with
         `migrate=True` (`auditor history migrate`)."""
+        if migrate is None and not is_postgres(location) and not Path(location).exists():
+            # A new SQLite store is made when the first run is recorded, not when it is
+            # opened: a run stopped before it records anything (an unreachable endpoint)
+            # leaves no file behind. Until then it is empty, in memory.
+            history = cls(Database(":memory:"))
+            history.migrate()
+            history._create_at = location
+            return history
         database = Database(location)
         history = cls(database)
         try:
@@ -185,7 +195,7 @@ class History:
     @property
     def where(self) -> str:
         """The store's location for messages (a URL without its password)."""
-        return shown(self.database.location)
+        return shown(self._create_at or self.database.location)
 
     # --- schema -------------------------------------------------------------------------------
 
@@ -335,6 +345,11 @@ class History:
         `update_standings=False` records the run's rows and totals only (a backfilled run
         older than what the store already holds must not rewind the standings).
         """
+        if self._create_at:
+            self.database.close()
+            self.database = Database(self._create_at)
+            self._create_at = ""
+            self._check_schema(True)
         database = self.database
         changed = array("q")
         with database.transaction():

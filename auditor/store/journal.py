@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from auditor.errors import InputError
+from auditor.errors import InputError, reading
 from auditor.model import Row
 from auditor.verdict.rows import from_record, row_json
 
@@ -189,12 +189,8 @@ class JournalReader:
 
 def _open(path: Path) -> BinaryIO:
     """Open a journal for reading; a missing or unreadable file is an `InputError`."""
-    try:
+    with reading(str(path), InputError, directory="is a directory, not a journal"):
         return path.open("rb", buffering=_READ_BUFFER)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such journal") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 _READ_BUFFER = 1 << 20

@@ -75,6 +75,13 @@ def standing_after(before: Standing | None, row: Row, age: Age) -> Standing:
     return Standing(age.first_seen, verdict, age.failing_since, row.status)
 
 
+def is_aged(row: Row) -> bool:
+    """A finding no exemption covers, open longer than `SLA_DAYS` whole days: what the
+    Summary's "N findings open longer than 14 days" counts."""
+    days = row.days_failing
+    return days is not None and days > SLA_DAYS and is_finding(row.status) and not row.exempt
+
+
 def days_between(since: str, until: str) -> int | None:
     """Whole days from `since` to `until` (report times); None when `since` is empty."""
     if not since or not until:

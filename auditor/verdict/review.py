@@ -16,7 +16,7 @@ from datetime import date, datetime
 from operator import attrgetter
 
 from auditor.model import COLUMNS, Change, Row, Status
-from auditor.verdict.age import SLA_DAYS, Age, Standings, age_of, is_finding
+from auditor.verdict.age import Age, Standings, age_of, is_aged, is_finding
 from auditor.verdict.baseline import Baseline, ChangeCounter, Comparison
 from auditor.verdict.exemptions import ExemptionCounter, ExemptionReport, Exemptions
 from auditor.verdict.summary import Summary, SummaryCounter
@@ -98,10 +98,10 @@ class RunReview:
         if self._exempting is not None:
             row = self._exempting.review(row)
         self._summary.add(row)
+        if is_aged(row):
+            self._aged += 1
         days = row.days_failing
         finding = is_finding(row.status)
-        if finding and days is not None and days > SLA_DAYS and not row.exempt:
-            self._aged += 1
         named = row.status in self._fail_on or row.change in self._failing_changes
         # With --fail-on-age only findings that old fail; a check that got no verdict
         # (auth_failed, throttled, error) is not a finding with an age, and still fails.

@@ -84,7 +84,8 @@ def test_counts_agree_across_json_csv_and_xlsx(emulator: EmulatorProcess, tmp_pa
     for status, count in from_json.items():
         if status != "configured":
             assert book[status].max_row - 1 == count
-    assert book.sheetnames[:2] == ["Summary", "Results"]
+    # Trend: the history store (on by default) has this run, so the sheet shows it.
+    assert book.sheetnames[:3] == ["Summary", "Trend", "Results"]
 
 
 def test_ak_masked_and_journal_has_every_row(emulator: EmulatorProcess, tmp_path: Path) -> None:
@@ -115,7 +116,8 @@ def test_wrong_token_is_auth_failed_for_every_function(
 def test_fail_on_and_formats(emulator: EmulatorProcess, tmp_path: Path) -> None:
     code, _, _ = audit(emulator, tmp_path, "--fail-on", "none", "--format", "json")
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.journal.jsonl", "run.json"]
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["history.sqlite", "run.journal.jsonl", "run.json"]
     code, _, _ = audit(emulator, tmp_path / "b", "--fail-on", "auth_failed", "--format", "csv")
     assert code == 0
 

@@ -194,6 +194,7 @@ def test_from_a_json_report_only_the_formats_asked(audited: Audited, tmp_path: P
     # Beside the source under its own name: fine as long as the JSON is not rewritten.
     assert rebuild(str(copy.json), "--format", "xlsx,csv", "-q") == 0
     assert sorted(p.name for p in copy.folder.iterdir()) == [
+        "history.sqlite",  # the audit's history store
         "run.csv",
         "run.journal.jsonl",
         "run.json",

@@ -138,6 +138,11 @@ def test_a_store_is_created_on_open_for_sqlite_and_by_migrate_for_postgresql(
         assert not Path(history_url).exists()
         with History.open(history_url) as store:
             assert store.version() == SCHEMA_VERSION
+            assert store.runs() == []
+        # Made when the first run is recorded (or by migrate), not when opened: a run that
+        # stops before recording leaves no file.
+        assert not Path(history_url).exists()
+        with History.open(history_url, migrate=True) as store:
             mode = store.database.rows("PRAGMA journal_mode")[0][0]
             assert mode == "wal"  # two writers at once both land
         assert Path(history_url).is_file()

@@ -194,7 +194,7 @@ def test_read_journal_needs_a_header(tmp_path: Path, text: str) -> None:
 
 
 def test_read_journal_of_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no such journal"):
+    with pytest.raises(InputError, match="no such file"):
         read_journal(tmp_path / "absent.jsonl")
 
 
@@ -364,8 +364,8 @@ def test_journal_reader_checks_the_header_when_opened(
 
 def test_journal_reader_of_a_missing_file_or_a_directory(tmp_path: Path) -> None:
     for path, message in [
-        (tmp_path / "absent.jsonl", "no such journal"),
-        (tmp_path, "cannot be read"),
+        (tmp_path / "absent.jsonl", "no such file"),
+        (tmp_path, "is a directory"),
     ]:
         with pytest.raises(InputError) as raised:
             JournalReader(path)
