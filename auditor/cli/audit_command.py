@@ -40,7 +40,7 @@ from auditor.source.inputs import Entry, InputSet, read_inputs
 from auditor.source.listing import Listing, entries
 from auditor.store.history import History, input_scope, projects_scope
 from auditor.store.journal import JournalReader, fingerprint
-from auditor.verdict.baseline import load_baseline
+from auditor.store.report_file import load_baseline
 from auditor.verdict.exemptions import load_exemptions
 from auditor.verdict.review import Review
 

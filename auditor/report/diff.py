@@ -14,7 +14,8 @@ from auditor.errors import InputError
 from auditor.model import Change, Status
 from auditor.report.rebuild import load_source
 from auditor.report.tables import ReportDocument
-from auditor.verdict.baseline import Comparison, load_baseline
+from auditor.store.report_file import load_baseline
+from auditor.verdict.baseline import Comparison
 from auditor.verdict.exemptions import ExemptionReport, Exemptions
 from auditor.verdict.review import Review, review_rows
 

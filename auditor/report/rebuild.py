@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError, UsageError, reading
 from auditor.model import Row
-from auditor.report.json_render import SCHEMA_VERSION
 from auditor.report.tables import ReportDocument, Summary, summarize
 from auditor.report.writers import write_reports
 from auditor.store.journal import JournalReader, JournalRows
+from auditor.store.report_file import read_report
 from auditor.verdict.age import is_aged
 from auditor.verdict.rows import from_record
 
@@ -53,9 +53,7 @@ def load_source(path: Path) -> RebuildSource:
         return _from_journal(path, JournalReader(path))
     if not line.lstrip("\ufeff \t\r\n").startswith("{"):
         raise InputError(f"{path}: not an auditor journal or JSON report; {_HINT}")
-    # A compact (one-line) report was parsed whole already; an indented one is read now.
-    report = first if "schema_version" in first else _load_json(path)
-    return _from_report(path, report)
+    return _from_report(path)
 
 
 def rebuild_reports(
@@ -97,15 +95,6 @@ def _json_object(line: str) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def _load_json(path: Path) -> Any:
-    with reading(str(path), InputError, hint=_HINT), path.open("r", encoding="utf-8-sig") as stream:
-        try:
-            return json.load(stream)
-        except json.JSONDecodeError as exc:
-            where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-            raise InputError(f"{path}: not valid JSON ({where}); {_HINT}") from None
-
-
 def _from_journal(path: Path, journal: JournalReader) -> RebuildSource:
     header = journal.header
     targets = header.get("targets")
@@ -141,20 +130,12 @@ def _from_journal(path: Path, journal: JournalReader) -> RebuildSource:
     return RebuildSource(path, "journal", name, ReportDocument(rows, _summary(rows, run), run))
 
 
-def _from_report(path: Path, report: Any) -> RebuildSource:
-    if not isinstance(report, dict) or "results" not in report or "run" not in report:
-        raise InputError(f"{path}: not an auditor JSON report (no run and results); {_HINT}")
-    version = report.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise InputError(
-            f"{path}: JSON report schema_version {version!r} is not supported "
-            f"(this auditor reads {SCHEMA_VERSION})"
-        )
-    run, results = report["run"], report["results"]
-    if not isinstance(run, dict) or not isinstance(results, list):
-        raise InputError(f"{path}: not an auditor JSON report (run or results malformed)")
-    rows = [_row(path, index, record) for index, record in enumerate(results)]
-    run = {**run, "rebuilt_from": str(path)}
+def _from_report(path: Path) -> RebuildSource:
+    def rows_of(head: dict[str, Any], records: Iterator[Any]) -> tuple[dict[str, Any], list[Row]]:
+        return head, [_row(path, index, record) for index, record in enumerate(records)]
+
+    head, rows = read_report(path, str(path), _HINT, rows_of)
+    run = {**head["run"], "rebuilt_from": str(path)}
     return RebuildSource(path, "report", path.stem, ReportDocument(rows, _summary(rows, run), run))
 
 

@@ -5,26 +5,19 @@ URNs of the baseline that this run did not audit are `gone`. URNs match by their
 the input gave them (a URN with a version and the same URN without one are two entries).
 
 A baseline may hold a million rows, so it is read a row at a time where the report's layout
-allows (auditor writes one row per line) and kept as one status and one place per URN, never as
-rows.
+allows (`auditor.store.report_file` reads the file) and kept as one status and one place per
+URN, never as rows; the history store gives one too (`--baseline last`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from operator import attrgetter
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from auditor.errors import InputError, reading
+from auditor.errors import InputError
 from auditor.model import COLUMNS, Change, Row, Status
-
-SCHEMA_VERSION = 1  # the JSON report version this module reads (auditor.report.json_render)
-_RESULTS_LINE = '"results": ['  # in auditor's layout, the rows follow one per line
-_HINT = "give the <name>.json report of an earlier auditor run"
 
 
 @dataclass(frozen=True)
@@ -178,146 +171,26 @@ def _with_change(row: Row, change: str) -> Row:
     return Row(*values)
 
 
-# -- reading a baseline ----------------------------------------------------------------------
+# -- a baseline from a report's rows (`auditor.store.report_file` reads the file) --------------
 
 
-def load_baseline(path: Path, label: str = "--baseline") -> Baseline:
-    """Read the JSON report of an earlier run as a baseline.
-
-    Every problem is an `InputError` with one line naming the file (`<label> FILE: ...`):
-    missing, a directory, not UTF-8, not JSON, a journal instead of a report, not an auditor
-    report, another schema_version, a row without a URN or with an unknown status. A URN listed
-    twice keeps its first row.
-    """
-    where = f"{label} {path}"
-    if path.name.endswith(".jsonl"):
-        raise InputError(_journal_message(where, path))
-    with _reading(where):
-        with path.open("r", encoding="utf-8-sig") as stream:
-            streamed = _stream_report(where, path, stream)
-            if streamed is not None:
-                try:
-                    return _build(where, path, *streamed)
-                except _Layout:
-                    pass  # the head looked like auditor's, the rows did not
-        return _from_whole(where, path)
-
-
-def _reading(where: str) -> AbstractContextManager[None]:
-    """Turn the ways a file cannot be read into one-line `InputError`s."""
-    return reading(where, InputError, hint=_HINT)
-
-
-def _from_whole(where: str, path: Path) -> Baseline:
-    with path.open("r", encoding="utf-8-sig") as stream:
-        report = _load_whole(where, stream)
-    if not isinstance(report, dict):
-        raise InputError(f"{where}: not an auditor JSON report (not a JSON object); {_HINT}")
-    if "journal" in report:
-        raise InputError(_journal_message(where, path))
-    results = report.get("results")
-    if not isinstance(results, list):
-        raise InputError(f"{where}: not an auditor JSON report (no results list); {_HINT}")
-    return _build(where, path, report, iter(results))
-
-
-def _journal_message(where: str, path: Path) -> str:
-    name = path.name.removesuffix(".jsonl").removesuffix(".journal")
-    return (
-        f"{where}: is a run journal, not a report; pass the JSON report ({name}.json), "
-        f"or rebuild one with: auditor report {path} --format json"
-    )
-
-
-def _load_whole(where: str, stream: TextIO) -> Any:
-    try:
-        return json.load(stream)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); {_HINT}"
-        ) from None
-    except RecursionError:
-        raise InputError(f"{where}: not an auditor JSON report (nested too deeply)") from None
-
-
-def _stream_report(
-    where: str, path: Path, stream: TextIO
-) -> tuple[dict[str, Any], Iterator[Any]] | None:
-    """The report's head and its rows one at a time, when it has auditor's own layout: the
-    head, a `"results": [` line, then one row per line. None for any other layout (a compact
-    or re-indented report), which is then read whole."""
-    head_lines: list[str] = []
-    for line in stream:
-        if line.strip() == _RESULTS_LINE:
-            break
-        head_lines.append(line)
-        if len(head_lines) == 1:
-            if _is_journal_header(line):
-                raise InputError(_journal_message(where, path))
-            if not line.lstrip().startswith("{"):
-                return None
-        if len(head_lines) > 100_000:  # not auditor's layout: its head is a few hundred lines
-            return None
-    else:
-        return None
-    try:
-        head = json.loads("".join(head_lines) + '"results": []}')
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(head, dict):
-        return None
-    return head, _streamed_rows(stream)
-
-
-def _is_journal_header(line: str) -> bool:
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(record, dict) and "journal" in record and "results" not in record
-
-
-class _Layout(Exception):
-    """The rows are not one per line after all: read the file whole instead."""
-
-
-def _streamed_rows(stream: TextIO) -> Iterator[Any]:
-    for line in stream:
-        text = line.strip()
-        if text == "]":
-            return
-        try:
-            yield json.loads(text.removesuffix(","))
-        except ValueError:
-            raise _Layout from None
-    raise _Layout
-
-
-def _build(where: str, path: Path, head: Mapping[str, Any], results: Iterator[Any]) -> Baseline:
-    if "journal" in head:
-        raise InputError(_journal_message(where, path))
-    version = head.get("schema_version")
-    if "schema_version" not in head or not isinstance(head.get("run"), dict):
-        raise InputError(
-            f"{where}: not an auditor JSON report (no schema_version and run); {_HINT}"
-        )
-    if version != SCHEMA_VERSION:
-        shown = repr(version) if isinstance(version, int | float) else "unknown"
-        raise InputError(
-            f"{where}: JSON report schema_version {shown} is not supported "
-            f"(this auditor reads {SCHEMA_VERSION})"
-        )
+def baseline_from(
+    source: str, head: Mapping[str, Any], records: Iterator[Any], where: str
+) -> Baseline:
+    """The baseline a report holds: its start and each URN's status and place, from its
+    checked head and its result records (one at a time). A URN listed twice keeps its first
+    row; a row without a URN or with an unknown status is an `InputError` naming `where`."""
     started = head["run"].get("started_at")
     statuses: dict[str, Status] = {}
     places: dict[str, tuple[str, str]] = {}
     shared: dict[tuple[str, str], tuple[str, str]] = {}  # one tuple per (region, project)
-    for index, record in enumerate(results):
+    for index, record in enumerate(records):
         urn, status, place = _entry(where, index, record)
         if urn not in statuses:
             statuses[urn] = status
             places[urn] = shared.setdefault(place, place)
     return Baseline(
-        source=str(path),
+        source=source,
         started_at=started if isinstance(started, str) else "",
         statuses=statuses,
         places=places,

@@ -15,9 +15,10 @@ import pytest
 
 from auditor import __version__
 from auditor.model import COLUMNS, Row, Status, Target
-from auditor.report.json_render import SCHEMA_VERSION, render_json
+from auditor.report.json_render import render_json
 from auditor.report.tables import ReportDocument, summarize
 from auditor.store.journal import Journal, JournalRows
+from auditor.store.report_file import SCHEMA_VERSION
 from auditor.verdict.rows import invalid_row, to_record
 from tests.factories import make_row
 

@@ -16,15 +16,15 @@ from auditor.errors import InputError
 from auditor.model import Change, Row, Status, Target
 from auditor.report.json_render import render_json
 from auditor.report.tables import ReportDocument, summarize
+from auditor.store import report_file as report_file_module
 from auditor.store.journal import Journal, JournalRows
-from auditor.verdict import baseline as baseline_module
+from auditor.store.report_file import load_baseline
 from auditor.verdict.baseline import (
     Baseline,
     ChangeCounter,
     ChangeEntry,
     change_of,
     compare,
-    load_baseline,
 )
 from auditor.verdict.rows import invalid_row, to_record
 from tests.factories import PROJECT, make_row
@@ -309,7 +309,7 @@ def test_loads_an_auditor_report_a_row_at_a_time(
     def whole(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("auditor's own layout is streamed, never loaded whole")
 
-    monkeypatch.setattr(baseline_module.json, "load", whole)
+    monkeypatch.setattr(report_file_module.json, "load", whole)
     check(load_baseline(path), path)
 
 
@@ -483,7 +483,7 @@ def test_a_report_written_from_the_journal_loads_as_a_baseline_streamed(
     def whole(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a report auditor writes is streamed, never loaded whole")
 
-    monkeypatch.setattr(baseline_module, "_from_whole", whole)
+    monkeypatch.setattr(report_file_module, "_whole", whole)
     loaded = load_baseline(path)
     assert loaded.started_at == "2024-05-01T00:00:00Z"
     assert dict(loaded.statuses) == {row.urn: row.status for row in rows}
