@@ -162,6 +162,14 @@ def scan_sheet(book: zipfile.ZipFile, part: str, keep: int = 16384) -> SheetScan
     return SheetScan(count, head, tail)
 
 
+def _column_index(letters: str) -> int:
+    """`A` -> 0, `Z` -> 25, `AA` -> 26."""
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - ord("A") + 1
+    return index - 1
+
+
 def row_values(xml: str, number: int) -> tuple[Any, ...]:
     """The values of row `number` found in `xml` (a head or a tail of a sheet), by column:
     inline strings, booleans and numbers, as constant-memory xlsxwriter writes them."""
@@ -171,7 +179,7 @@ def row_values(xml: str, number: int) -> tuple[Any, ...]:
     values: list[Any] = [None] * len(COLUMNS)
     for cell in element.iter(f"{MAIN}c"):
         column = re.sub(r"\d", "", cell.get("r", ""))
-        assert len(column) == 1, column
+        assert 1 <= len(column) <= 2, column
         kind, v = cell.get("t"), cell.findtext(f"{MAIN}v")
         if kind == "inlineStr":
             value: Any = "".join(t.text or "" for t in cell.iter(f"{MAIN}t"))
@@ -180,7 +188,7 @@ def row_values(xml: str, number: int) -> tuple[Any, ...]:
         else:
             assert kind is None and v is not None, ET.tostring(cell)  # no shared strings
             value = int(v) if re.fullmatch(r"-?\d+", v) else float(v)
-        values[ord(column) - ord("A")] = value
+        values[_column_index(column)] = value
     return tuple(values)
 
 
