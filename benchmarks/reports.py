@@ -41,6 +41,7 @@ def synthetic_rows(count: int) -> list[Row]:
                 urn=f"urn:fss:{region}:{project}:function:default:{name}",
                 region=region,
                 project_id=project,
+                account="",
                 package="default",
                 function=name,
                 qualifier="",

@@ -1,10 +1,11 @@
 """Benchmark `auditor` against its emulator (a separate process on 127.0.0.1), side by side with
 reference clients, and write the figures next to their goals.
 
-    python benchmarks/run.py            # the full run (~35 min on 2 cores), writes RESULTS.md
+    python benchmarks/run.py            # the full run (~40 min on 2 cores), writes RESULTS.md
     python benchmarks/run.py --quick    # seconds, tiny sizes: proves the benchmark still works
     python benchmarks/run.py --no-1m    # the full run without the 1M-URN audit and reports
     python benchmarks/run.py --only rate-control   # one section; prints, writes no RESULTS.md
+    python benchmarks/run.py --only history        # the history store's section
 
 Audits run with `--retries 0`: the emulator's fleet has functions that answer 500 every time,
 and their back-off (seconds) would otherwise dominate every timing; with no retries the audit
@@ -37,7 +38,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` and `auditor
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import emulator as emu  # noqa: E402
-from benchmarks import rate_control  # noqa: E402
+from benchmarks import history, rate_control  # noqa: E402
 from benchmarks.figures import Figure, Results  # noqa: E402
 from benchmarks.measure import Measured, own_peak_mib, run_measured  # noqa: E402
 
@@ -108,8 +109,10 @@ def run_audit(
     formats: str,
     preflight: bool = True,
     timeout_s: float = 1800.0,
+    extra: Sequence[str] = (),
 ) -> Measured:
-    """`auditor audit` as a whole process against `server`; raises if it did not finish."""
+    """`auditor audit` as a whole process against `server` (`extra`: more options); raises
+    if it did not finish."""
     command = [
         sys.executable, "-m", "auditor", "audit", str(urns),
         "--endpoint", server.url, "--rate", f"{rate:g}", "--concurrency", str(CONCURRENCY),
@@ -118,6 +121,7 @@ def run_audit(
     ]  # fmt: skip
     if not preflight:
         command.append("--no-preflight")
+    command.extend(extra)
     measured = run_measured(command, env=_audit_env(), timeout_s=timeout_s)
     if measured.returncode != 0:
         raise RuntimeError(f"auditor audit exited {measured.returncode}: {measured.stderr[-2000:]}")
@@ -258,24 +262,38 @@ def measure_latency(results: Results, server: emu.Emulator, work: Path, sizes: S
     ))  # fmt: skip
 
 
-def measure_rss(results: Results, server: emu.Emulator, work: Path, size: int) -> None:
-    """Peak RSS (and time) of `auditor audit` writing all three reports."""
+def measure_rss(
+    results: Results, server: emu.Emulator, work: Path, size: int, *, second: bool = False
+) -> float:
+    """Peak RSS (and time) of `auditor audit` writing all three reports and recording into
+    `<out>/history.sqlite` (the default; a fresh store, so every function is new). With
+    `second`, a second audit of the same URNs into the same store with `--baseline last`
+    (`history.measure_baseline_audit`). Returns the first audit's wall time."""
     out = work / f"rss-{size}"
     results.details.append(
         f"peak RSS, {size:,} URNs: this benchmark process held {own_peak_mib():.0f} MiB at most"
         " when the audit started (a child's peak counts its parent's at the fork)"
     )
-    audit = run_audit(server, server.urns_file, out, "rss", rate=0, formats="xlsx,csv,json",
+    first = run_audit(server, server.urns_file, out, "rss", rate=0, formats="xlsx,csv,json",
                       timeout_s=2400)  # fmt: skip
     limit = 512.0
     goal = "≤ 512 MiB" if size >= 1_000_000 else ""
     results.add(Figure(
-        f"peak RSS of auditor audit, {size:,} URNs, all three reports",
-        f"{audit.maxrss_mib:.0f} MiB", goal, audit.maxrss_mib <= limit if goal else None,
-        f"whole process {audit.wall_s:.0f} s, CPU {audit.cpu_s:.0f} s;"
+        f"peak RSS of auditor audit, {size:,} URNs, all three reports, recording into a new"
+        " history.sqlite",
+        f"{first.maxrss_mib:.0f} MiB", goal, first.maxrss_mib <= limit if goal else None,
+        f"whole process {first.wall_s:.0f} s, CPU {first.cpu_s:.0f} s;"
         f" emulator fleet generated in {server.started_in_s:.0f} s",
     ))  # fmt: skip
+    if second:
+
+        def audit(name: str, extra: Sequence[str]) -> Measured:
+            return run_audit(server, server.urns_file, out, name, rate=0,
+                             formats="xlsx,csv,json", timeout_s=2400, extra=extra)  # fmt: skip
+
+        history.measure_baseline_audit(results, audit, size, first=first)
     shutil.rmtree(out, ignore_errors=True)
+    return first.wall_s
 
 
 def measure_reports(results: Results, sizes: Sizes) -> None:
@@ -399,17 +417,24 @@ def markdown(results: Results, mode: str, took_s: float) -> str:
 
 
 def measure_everything(
-    results: Results, work: Path, sizes: Sizes, rate_control_sizes: rate_control.RateControlSizes
+    results: Results,
+    work: Path,
+    sizes: Sizes,
+    rate_control_sizes: rate_control.RateControlSizes,
+    history_sizes: history.HistorySizes,
 ) -> None:
     """Every section, in an order that keeps each measurement honest."""
     fleet = max(sizes.audit, *sizes.rates.values(), sizes.profile, sizes.throttle)
+    largest = max(sizes.rss)  # audited twice: the second run with --baseline last
+    audit_wall_s = None
     print(f"emulator: {fleet:,} functions, no latency", flush=True)
     with emu.running(work, fleet) as server:
         measure_overhead(results, server, work, sizes)
         measure_rates(results, server, work, sizes)
         measure_profiles(results, server, sizes)
         for size in (n for n in sizes.rss if n <= fleet):
-            measure_rss(results, server, work, size)
+            wall_s = measure_rss(results, server, work, size, second=size == largest)
+            audit_wall_s = wall_s if size == largest else audit_wall_s
     print(f"emulator: {sizes.latency:,} functions, 50 ms latency", flush=True)
     lat_fleet = max(sizes.latency, sizes.serial, sizes.threads)
     with emu.running(work, lat_fleet, latency_ms=(50, 50)) as server:
@@ -418,14 +443,43 @@ def measure_everything(
     for size in (n for n in sizes.rss if n > fleet):
         print(f"emulator: {size:,} functions, no latency", flush=True)
         with emu.running(work, size) as server:
-            measure_rss(results, server, work, size)
-    # Last: it builds a million rows in this process, and a child started after that
-    # would inherit this process's peak RSS as its own (see `benchmarks.measure`).
+            wall_s = measure_rss(results, server, work, size, second=size == largest)
+            audit_wall_s = wall_s if size == largest else audit_wall_s
+    # Last, after every audit: these build a million rows in this process, and a child
+    # started after that would inherit this process's peak RSS as its own (see
+    # `benchmarks.measure`).
+    _history_in_process(results, work, history_sizes, largest, audit_wall_s)
     print("report writers", flush=True)
     measure_reports(results, sizes)
 
 
-SECTIONS = ("rate-control",)
+def measure_history_section(
+    results: Results, work: Path, sizes: Sizes, history_sizes: history.HistorySizes
+) -> None:
+    """`--only history`: the audits that record (the largest RSS size, twice), then the
+    store's in-process figures."""
+    largest = max(sizes.rss)
+    print(f"emulator: {largest:,} functions, no latency", flush=True)
+    with emu.running(work, largest) as server:
+        audit_wall_s = measure_rss(results, server, work, largest, second=True)
+    _history_in_process(results, work, history_sizes, largest, audit_wall_s)
+
+
+def _history_in_process(
+    results: Results,
+    work: Path,
+    history_sizes: history.HistorySizes,
+    audited: int,
+    audit_wall_s: float | None,
+) -> None:
+    print("history store", flush=True)
+    same_size = audited == max(history_sizes.record)
+    history.measure_history(
+        results, work, history_sizes, audit_wall_s=audit_wall_s if same_size else None
+    )
+
+
+SECTIONS = ("rate-control", "history")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -443,12 +497,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    history_sizes = history.QUICK if args.quick else history.FULL
     if args.no_1m:
         sizes = Sizes(**{
             **sizes.__dict__,
             "rss": tuple(n for n in sizes.rss if n < 1_000_000),
             "report_rows": tuple(n for n in sizes.report_rows if n < 1_000_000),
         })  # fmt: skip
+        history_sizes = history.without_1m(history_sizes)
     mode = "quick" if args.quick else "full" + (" without 1M" if args.no_1m else "")
     results_path = args.results or (None if args.quick else ROOT / "benchmarks" / "RESULTS.md")
     rate_control_sizes = rate_control.QUICK if args.quick else rate_control.FULL
@@ -466,8 +522,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.only == "rate-control":
             rate_control.measure_rate_control(results, work, rate_control_sizes)
+        elif args.only == "history":
+            measure_history_section(results, work, sizes, history_sizes)
         else:
-            measure_everything(results, work, sizes, rate_control_sizes)
+            measure_everything(results, work, sizes, rate_control_sizes, history_sizes)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
