@@ -164,18 +164,13 @@ def _audit(
                 len(inputs.targets),
             )
         )
-        history, standings = history_plan(store, scope, inputs.targets.urns)
+        last = settings.baseline == LAST
+        history, standings, baseline = history_plan(
+            store, scope, inputs.targets.urns, baseline_last=last
+        )
         review = replace(review, standings=standings, fail_on_age=settings.fail_on_age)
-        if settings.baseline == LAST:
-            last = store.last_run(scope.key)
-            if last is None:
-                LOG.warning(
-                    "--baseline last: no earlier complete run of this scope in %s; "
-                    "this run has nothing to compare with",
-                    store.where,
-                )
-            else:
-                review = replace(review, baseline=store.baseline(last))
+        if baseline is not None:
+            review = replace(review, baseline=baseline)
     elif settings.fail_on_age is not None:
         raise UsageError(
             "--fail-on-age reads finding age from the history store: drop --no-history"

@@ -51,7 +51,7 @@ def demo_command(args: argparse.Namespace) -> int:
     history = review = None
     if store is not None:
         scope = input_scope(fingerprint(inputs.targets.urns), ["demo-fleet"], len(inputs.targets))
-        history, standings = history_plan(store, scope, inputs.targets.urns)
+        history, standings, _ = history_plan(store, scope, inputs.targets.urns)
         review = Review(standings=standings)
 
     async def demo() -> tuple[AuditResult, signal.Signals | None]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.audit import AuditResult, HistoryPlan
-from auditor.cli.console import EXIT_OK
+from auditor.cli.console import EXIT_OK, LOG
 from auditor.cli.wiring import settings_from
 from auditor.config import Settings
 from auditor.errors import UsageError
@@ -34,6 +34,7 @@ from auditor.store.history import (
 )
 from auditor.store.journal import fingerprint
 from auditor.verdict.age import SLA_DAYS, Standings
+from auditor.verdict.baseline import Baseline
 from auditor.verdict.review import Review, RunReview
 from auditor.verdict.rows import format_time, to_record
 from auditor.verdict.summary import STATUS_ORDER, summarize
@@ -52,12 +53,22 @@ def open_store(settings: Settings, resume_dir: Path | None = None) -> History | 
 
 
 def history_plan(
-    store: History, scope: RunScope, urns: Sequence[str]
-) -> tuple[HistoryPlan, Standings]:
+    store: History, scope: RunScope, urns: Sequence[str], *, baseline_last: bool = False
+) -> tuple[HistoryPlan, Standings, Baseline | None]:
     """What a run over `urns` takes from the store before it starts: the scope's recent runs
-    (Trend sheet, change since the last run) and each URN's standing (finding age)."""
+    (Trend sheet, change since the last run), each URN's standing (finding age) and, with
+    `--baseline last`, the scope's previous complete run as the baseline (None when the
+    store has none; a warning says so)."""
     plan = HistoryPlan(store, scope, store.trend(scope.key, limit=TREND_RUNS - 1))
-    return plan, store.standings(urns)
+    last = store.last_run(scope.key) if baseline_last else None
+    if baseline_last and last is None:
+        LOG.warning(
+            "--baseline last: no earlier complete run of this scope in %s; "
+            "this run has nothing to compare with",
+            store.where,
+        )
+    standings, baseline = store.before_run(urns, last)
+    return plan, standings, baseline
 
 
 def history_lines(result: AuditResult) -> list[str]:

@@ -257,9 +257,16 @@ class History:
 
     def standings(self, urns: Sequence[str]) -> Standings:
         """The standing of each URN (by index) before this run; unknown URNs have none."""
+        return self.before_run(urns)[0]
+
+    def before_run(
+        self, urns: Sequence[str], baseline_run: RecordedRun | None = None
+    ) -> tuple[Standings, Baseline | None]:
+        """What a run over `urns` needs from the store: each URN's standing (by index) and,
+        for `--baseline last`, `baseline_run` as a baseline. One index of the URNs serves
+        both, and the baseline is keyed by the run's own URN strings with one place tuple per
+        project: a million-URN baseline costs its dicts, not a million new strings."""
         standings = Standings(len(urns))
-        if not urns:
-            return standings
         index_of = {urn: index for index, urn in enumerate(urns)}
         query = "SELECT urn, first_seen, verdict, failing_since, status FROM functions"
         for urn, first_seen, verdict, failing_since, status in self.database.stream(query):
@@ -274,28 +281,40 @@ class History:
                         status=_STATUSES.get(status, Status.ERROR),
                     ),
                 )
-        return standings
-
-    def last_run(self, scope: str, *, complete: bool = True) -> RecordedRun | None:
-        """The latest recorded run of `scope` (complete ones only, by default)."""
-        runs = self.runs(scope=scope, limit=1, complete_only=complete)
-        return runs[0] if runs else None
+        baseline = None
+        if baseline_run is not None:
+            baseline = self._baseline(baseline_run, urns, index_of)
+        return standings, baseline
 
     def baseline(self, run: RecordedRun) -> Baseline:
         """A recorded run as a baseline to compare with (`--baseline last`)."""
+        return self._baseline(run, (), {})
+
+    def _baseline(
+        self, run: RecordedRun, urns: Sequence[str], index_of: Mapping[str, int]
+    ) -> Baseline:
         statuses: dict[str, Status] = {}
         places: dict[str, tuple[str, str]] = {}
+        shared: dict[tuple[str, str], tuple[str, str]] = {}
         query = "SELECT urn, status, region, project_id FROM results WHERE run_id = ?"
         for urn, status, region, project_id in self.database.stream(query, (run.run_id,)):
-            if urn not in statuses and status in _STATUSES:
-                statuses[urn] = _STATUSES[status]
-                places[urn] = (region, project_id)
+            index = index_of.get(urn)
+            key = urns[index] if index is not None else urn
+            if key not in statuses and status in _STATUSES:
+                statuses[key] = _STATUSES[status]
+                place = (region, project_id)
+                places[key] = shared.setdefault(place, place)
         return Baseline(
             source=f"the last run, {run.name} ({self.where})",
             started_at=run.started_at,
             statuses=statuses,
             places=places,
         )
+
+    def last_run(self, scope: str, *, complete: bool = True) -> RecordedRun | None:
+        """The latest recorded run of `scope` (complete ones only, by default)."""
+        runs = self.runs(scope=scope, limit=1, complete_only=complete)
+        return runs[0] if runs else None
 
     def runs(
         self,
@@ -365,15 +384,25 @@ class History:
                     "UPDATE functions SET run_id = ? WHERE run_id = ?", (run_id, old_id)
                 )
 
+            new = 0
+
             def results() -> Iterator[tuple[Any, ...]]:
                 # Records, not rows: a million are read straight from the journal's JSON.
+                nonlocal new
                 for index, record in records:
                     status, first_seen, failing_since = _STANDING_KEYS(record)
-                    if standings.differs(index, status, first_seen, failing_since):
+                    if not standings.has(index):
+                        new += 1
+                    elif standings.differs(index, status, first_seen, failing_since):
                         changed.append(index)
                     yield (run_id, *_RESULT_VALUES(record))
 
             database.insert_many("results", _RESULT_COLUMNS, results())
+            if new and update_standings:
+                # Functions seen for the first time: their standing and first timeline row
+                # come straight from their results, inside the database.
+                database.execute(_FIRST_CHANGES, (run_id,))
+                database.execute(_FIRST_STANDINGS, (run_id,))
             if changed and update_standings:
                 if reread is None:
                     raise ValueError("record() needs reread() when standings changed")
@@ -534,6 +563,22 @@ def _age(row: Row) -> Age:
     return Age(row.first_seen, row.failing_since, row.days_failing)
 
 
+_VERDICT_LIST = ", ".join(f"'{status.value}'" for status in sorted(VERDICTS))
+_CHECKED = "CASE WHEN r.checked_at <> '' THEN r.checked_at ELSE r.first_seen END"
+_UNKNOWN = "NOT EXISTS (SELECT 1 FROM functions f WHERE f.urn = r.urn)"
+_FIRST_CHANGES = (
+    "INSERT INTO changes (urn, run_id, checked_at, previous_status, status, failing_since) "
+    f"SELECT r.urn, r.run_id, {_CHECKED}, NULL, r.status, r.failing_since "
+    f"FROM results r WHERE r.run_id = ? AND {_UNKNOWN}"
+)
+_FIRST_STANDINGS = (
+    "INSERT INTO functions (urn, region, project_id, first_seen, verdict, failing_since, "
+    "status, changed_at, run_id) "
+    "SELECT r.urn, r.region, r.project_id, r.first_seen, "
+    f"CASE WHEN r.status IN ({_VERDICT_LIST}) THEN r.status END, r.failing_since, r.status, "
+    f"{_CHECKED}, r.run_id FROM results r WHERE r.run_id = ? AND {_UNKNOWN} "
+    "ON CONFLICT (urn) DO NOTHING"
+)
 _RESULT_VALUES = itemgetter(*_RESULT_COLUMNS[1:])  # a report record's values, in table order
 _STANDING_KEYS = itemgetter("status", "first_seen", "failing_since")
 

@@ -119,6 +119,10 @@ class Standings:
     def __len__(self) -> int:
         return len(self._status)
 
+    def has(self, index: int) -> bool:
+        """Whether the store had seen target `index` before."""
+        return self._status[index] != _NONE
+
     def known(self) -> int:
         """How many targets the store has seen before."""
         return len(self._status) - self._status.count(_NONE)
