@@ -65,6 +65,7 @@ class _Summary:
         self.sheet.set_h_pagebreaks([self.row])
         self._crosstab("Functions by project and status", summary.by_project, "project_id")
         self._crosstab("Functions by region and status", summary.by_region, "region")
+        self._accounts()
         if summary.by_account is not None:
             self._crosstab("Functions by account and status", summary.by_account, "account")
             self._account_projects(summary.by_account_project or {})
@@ -279,6 +280,32 @@ class _Summary:
         self.sheet.insert_chart(
             first - 1, _CHART_COLUMN, chart, {"x_offset": 24, "x_scale": 1.25, "y_scale": 1.0}
         )
+
+    def _accounts(self) -> None:
+        """`--all-projects`: each account, whether it was reached, and what was audited there
+        (an account whose agency refused has no rows, so only this table names it)."""
+        accounts = self.run.get("accounts")
+        if not accounts:
+            return
+        self._heading("Accounts", span=6)
+        styles = self.styles
+        records = [
+            (
+                str(a.get("name", "")),
+                str(a.get("kind", "")),
+                str(a.get("status", "")),
+                int(a.get("projects_listed", 0)),
+                len(a.get("projects_audited", [])),
+                str(a.get("error", "")),
+            )
+            for a in accounts
+        ]
+        header = ["account", "kind", "status", "projects listed", "projects audited", "error"]
+        self._table(header, records)
+        for offset, record in enumerate(records):
+            if record[2] != "listed":
+                row = self.row - len(records) + offset
+                self.sheet.write_string(row, 2, record[2], styles.bad)
 
     def _account_projects(self, nested: Mapping[str, Mapping[str, int]]) -> None:
         """Functions by account and project: one line per project, under its account."""
