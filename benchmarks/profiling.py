@@ -24,8 +24,8 @@ from auditor.store.journal import Journal
 from benchmarks.emulator import TOKEN
 
 _THROTTLE_FILES = (
-    "auditor/throttle.py",
-    "auditor/rate_control.py",
+    "auditor/send/throttle.py",
+    "auditor/send/rate_control.py",
     "asyncio_throttle",
     "benchmarks/legacy_throttle.py",
 )
