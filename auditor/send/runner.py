@@ -15,6 +15,7 @@ import functools
 import heapq
 import itertools
 import random
+from array import array
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,10 +90,9 @@ class Runner:
                 sink(index, invalid_row(targets[index]))
         # Targets are taken one at a time as workers free up: a compact `Targets` builds
         # each (and parses its URN) only then.
+        todo = [index for index in range(len(targets)) if not (index in invalid or skip(index))]
         pending: Iterator[tuple[int, Target]] = (
-            (index, targets[index])
-            for index in range(len(targets))
-            if not (index in invalid or skip(index))
+            (index, targets[index]) for index in in_turn(targets, todo, self.prober.rate_scope)
         )
         backlog = _Backlog(pending, self.sleep)
         stop = stop or asyncio.Event()
@@ -231,6 +231,39 @@ class _Backlog:
             # in case another worker puts back one that is ready sooner.
             await self._sleep(min(IDLE_POLL_S, max(0.0, self._later[0][0] - loop.time())))
         return None
+
+
+def in_turn(
+    targets: Sequence[Target], todo: Sequence[int], rate_scope: Callable[[str], str]
+) -> Iterator[int]:
+    """The indices in `todo`, one from each rate scope and region in turn.
+
+    A worker that takes a target waits at that target's rate limit while holding it: in
+    input order, an estate's functions come account after account, so every worker would wait
+    at one account's limit while the others' went unused. In turn, the workers spread over
+    every credential scope (each account, each project's token) and ride all their limits at
+    once. The rows are still journaled and reported in input order."""
+    urns = targets.urns if isinstance(targets, Targets) else [t.urn for t in targets]
+    scope_of: dict[str, str] = {}
+    groups: dict[tuple[str, str], array[int]] = {}
+    for index in todo:
+        _, _, region, project, _ = urns[index].split(":", 4)
+        scope = scope_of.get(project)
+        if scope is None:
+            scope = scope_of[project] = rate_scope(project)
+        group = groups.get((scope, region))
+        if group is None:
+            group = groups[scope, region] = array("q")
+        group.append(index)
+    queues = [iter(group) for group in groups.values()]
+    while queues:
+        still = []
+        for queue in queues:
+            following = next(queue, None)
+            if following is not None:
+                yield following
+                still.append(queue)
+        queues = still
 
 
 def _invalid_indices(targets: Sequence[Target]) -> Iterable[int]:

@@ -535,3 +535,23 @@ def test_stop_after_grace_is_quiet(caplog: pytest.LogCaptureFixture) -> None:
         asyncio.run(main())
         gc.collect()
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
+
+def test_in_turn_takes_one_target_from_each_rate_scope_and_region_in_turn() -> None:
+    from auditor.send.runner import in_turn
+    from auditor.source.targets import Targets
+
+    a, b = "a" * 32, "b" * 32
+    urns = [f"urn:fss:cn-north-4:{a}:function:default:fn-{n}" for n in range(3)]
+    urns += [f"urn:fss:cn-north-4:{b}:function:default:fn-{n}" for n in range(2)]
+    urns += [f"urn:fss:ap-southeast-1:{a}:function:default:fn-{n}" for n in range(2)]
+    targets = Targets()
+    for line, urn in enumerate(urns, start=1):
+        targets.add(urn, f"in.txt:{line}")
+    per_project = list(in_turn(targets, range(len(urns)), lambda project: project))
+    # (a, cn-north-4), (b, cn-north-4), (a, ap-southeast-1), in turn; each in input order
+    assert per_project == [0, 3, 5, 1, 4, 6, 2]
+    one_scope = list(in_turn(targets, range(len(urns)), lambda project: "token"))
+    assert one_scope == [0, 5, 1, 6, 2, 3, 4]  # one scope: the two regions' endpoints in turn
+    assert sorted(per_project) == sorted(one_scope) == list(range(len(urns)))
+    assert list(in_turn(targets, [4, 6], lambda project: project)) == [4, 6]
