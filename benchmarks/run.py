@@ -6,6 +6,7 @@ reference clients, and write the figures next to their goals.
     python benchmarks/run.py --no-1m    # the full run without the 1M-URN audit and reports
     python benchmarks/run.py --only rate-control   # one section; prints, writes no RESULTS.md
     python benchmarks/run.py --only history        # the history store's section
+    python benchmarks/run.py --only estate         # 50 accounts' limits ridden at once
 
 Audits run with `--retries 0`: the emulator's fleet has functions that answer 500 every time,
 and their back-off (seconds) would otherwise dominate every timing; with no retries the audit
@@ -38,7 +39,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` and `auditor
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import emulator as emu  # noqa: E402
-from benchmarks import history, rate_control  # noqa: E402
+from benchmarks import estate, history, rate_control  # noqa: E402
 from benchmarks.figures import Figure, Results  # noqa: E402
 from benchmarks.measure import Measured, own_peak_mib, run_measured  # noqa: E402
 
@@ -422,6 +423,7 @@ def measure_everything(
     sizes: Sizes,
     rate_control_sizes: rate_control.RateControlSizes,
     history_sizes: history.HistorySizes,
+    estate_sizes: estate.EstateSizes,
 ) -> None:
     """Every section, in an order that keeps each measurement honest."""
     fleet = max(sizes.audit, *sizes.rates.values(), sizes.profile, sizes.throttle)
@@ -445,6 +447,7 @@ def measure_everything(
         with emu.running(work, size) as server:
             wall_s = measure_rss(results, server, work, size, second=size == largest)
             audit_wall_s = wall_s if size == largest else audit_wall_s
+    estate.measure_estate(results, work, estate_sizes)
     # Last, after every audit: these build a million rows in this process, and a child
     # started after that would inherit this process's peak RSS as its own (see
     # `benchmarks.measure`).
@@ -479,7 +482,7 @@ def _history_in_process(
     )
 
 
-SECTIONS = ("rate-control", "history")
+SECTIONS = ("rate-control", "history", "estate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -524,8 +527,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_control.measure_rate_control(results, work, rate_control_sizes)
         elif args.only == "history":
             measure_history_section(results, work, sizes, history_sizes)
+        elif args.only == "estate":
+            estate.measure_estate(results, work, estate.QUICK if args.quick else estate.FULL)
         else:
-            measure_everything(results, work, sizes, rate_control_sizes, history_sizes)
+            estate_sizes = estate.QUICK if args.quick else estate.FULL
+            measure_everything(
+                results, work, sizes, rate_control_sizes, history_sizes, estate_sizes
+            )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
