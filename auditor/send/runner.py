@@ -90,7 +90,9 @@ class Runner:
                 sink(index, invalid_row(targets[index]))
         # Targets are taken one at a time as workers free up: a compact `Targets` builds
         # each (and parses its URN) only then.
-        todo = [index for index in range(len(targets)) if not (index in invalid or skip(index))]
+        todo = array(
+            "q", (index for index in range(len(targets)) if not (index in invalid or skip(index)))
+        )
         pending: Iterator[tuple[int, Target]] = (
             (index, targets[index]) for index in in_turn(targets, todo, self.prober.rate_scope)
         )
