@@ -25,8 +25,8 @@ from auditor.send.runner import Runner
 from auditor.source.inputs import InputSet
 from auditor.source.targets import Targets
 from auditor.source.urn import FunctionUrn
-from auditor.store.history import History, RecordedRun, RunFacts, RunScope
-from auditor.store.journal import Journal, JournalReader, JournalRows, fingerprint
+from auditor.store.history import History, RecordedRun, RunFacts, RunScope, run_key
+from auditor.store.journal import Journal, JournalReader, JournalRows
 from auditor.verdict.age import Standings
 from auditor.verdict.baseline import Comparison
 from auditor.verdict.exemptions import ExemptionReport
@@ -107,7 +107,7 @@ async def run_audit(
         "name": name,
         "tool_version": __version__,
         "started_at": format_time(started),
-        "fingerprint": fingerprint(targets.urns),
+        "fingerprint": targets.fingerprint(),
         "targets": len(targets),
     }
     settings.out.mkdir(parents=True, exist_ok=True)
@@ -185,10 +185,10 @@ async def run_audit(
         before = [r for r in history.trend if (r.started_at, r.name) != (first_started, name)]
         previous = before[-1] if before else None
         facts = RunFacts(
-            key=f"{resumed.get('first_started_at') or run['started_at']} {name}",
+            key=run_key(first_started, name),
             name=name,
             scope=history.scope,
-            started_at=resumed.get("first_started_at") or run["started_at"],
+            started_at=first_started,
             finished_at=run["finished_at"],
             complete=run["complete"],
             summary=reviewed.summary,

@@ -41,8 +41,9 @@ from auditor.audit import HistoryPlan
 from auditor.audit import _record as record_as_audit
 from auditor.model import Row, Status
 from auditor.report.writers import write_reports
+from auditor.source.targets import fingerprint
 from auditor.store.history import History, RunFacts, RunScope, input_scope
-from auditor.store.journal import Journal, JournalRows, fingerprint
+from auditor.store.journal import Journal, JournalRows
 from auditor.verdict.age import Standings
 from auditor.verdict.baseline import Baseline
 from auditor.verdict.review import Review, RunReview

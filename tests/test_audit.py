@@ -19,8 +19,9 @@ from auditor.send.runner import Runner
 from auditor.send.throttle import Throttles
 from auditor.service.auth import project_scope
 from auditor.source.inputs import InputSet, from_lines
+from auditor.source.targets import fingerprint
 from auditor.source.urn import FunctionUrn
-from auditor.store.journal import JournalReader, fingerprint
+from auditor.store.journal import JournalReader
 from tests.factories import PROJECT, ConcurrencySpy, WallClock, read_journal
 
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"

@@ -39,7 +39,7 @@ from auditor.service.credential_sources import CredentialSource
 from auditor.source.inputs import Entry, InputSet, read_inputs
 from auditor.source.listing import Listing, entries
 from auditor.store.history import History, input_scope, projects_scope
-from auditor.store.journal import JournalReader, fingerprint
+from auditor.store.journal import JournalReader
 from auditor.store.report_file import load_baseline
 from auditor.verdict.exemptions import load_exemptions
 from auditor.verdict.review import Review
@@ -159,7 +159,7 @@ def _audit(
             projects_scope((p.project_id, p.region) for p in scoped)
             if listing and not args.inputs
             else input_scope(
-                fingerprint(inputs.targets.urns),
+                inputs.targets.fingerprint(),
                 [i.name for i in inputs.inputs],
                 len(inputs.targets),
             )
@@ -277,7 +277,7 @@ def _only_supported(inputs: InputSet) -> tuple[InputSet, int]:
 def _load_resume(path: Path, inputs: InputSet) -> JournalReader:
     journal = JournalReader(path)
     header = journal.header
-    if header.get("fingerprint") != fingerprint(inputs.targets.urns):
+    if header.get("fingerprint") != inputs.targets.fingerprint():
         raise UsageError(
             f"--resume {path}: the journal is for a different input set "
             f"({header.get('targets', '?')} entries, these inputs have {len(inputs.targets)}); "

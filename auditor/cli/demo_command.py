@@ -22,7 +22,6 @@ from auditor.service.auth import StaticToken
 from auditor.service.credential_sources import CredentialSource
 from auditor.source.inputs import from_lines
 from auditor.store.history import input_scope
-from auditor.store.journal import fingerprint
 from auditor.verdict.review import Review
 
 
@@ -50,7 +49,7 @@ def demo_command(args: argparse.Namespace) -> int:
     store = open_store(settings)
     history = review = None
     if store is not None:
-        scope = input_scope(fingerprint(inputs.targets.urns), ["demo-fleet"], len(inputs.targets))
+        scope = input_scope(inputs.targets.fingerprint(), ["demo-fleet"], len(inputs.targets))
         history, standings, _ = history_plan(store, scope, inputs.targets.urns)
         review = Review(standings=standings)
 

@@ -113,6 +113,11 @@ class Estate:
         return [account.as_dict() for account in self.accounts]
 
 
+def iam_api(session: aiohttp.ClientSession, settings: Settings) -> IamApi:
+    """The estate's IAM calls over `session`, at the settings' IAM endpoint and timeout."""
+    return IamApi(session, endpoint=settings.iam_endpoint, timeout=settings.timeout)
+
+
 async def list_estate(
     settings: Settings,
     source: CredentialSource,
@@ -131,7 +136,7 @@ async def list_estate(
     wanted = frozenset(regions) if regions else None
     timeout = aiohttp.ClientTimeout(total=None)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        api = IamApi(session, endpoint=settings.iam_endpoint, timeout=settings.timeout)
+        api = iam_api(session, settings)
         home = source.identity(session)
         try:
             name = await account_name(api, home)
@@ -202,7 +207,7 @@ def estate_source(source: CredentialSource, settings: Settings, estate: Estate) 
 
     def build(session: aiohttp.ClientSession, regions: Mapping[str, str]) -> Credentials:
         own = source.build(session, regions)
-        api = IamApi(session, endpoint=settings.iam_endpoint, timeout=settings.timeout)
+        api = iam_api(session, settings)
         home = identity(session)
         reached = {}
         routes: dict[str, Credentials] = {}

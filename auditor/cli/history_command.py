@@ -23,6 +23,7 @@ from auditor.config import Settings
 from auditor.errors import UsageError
 from auditor.model import Row, utc_now
 from auditor.report.rebuild import RebuildSource, load_source
+from auditor.source.targets import fingerprint
 from auditor.store.database import is_postgres, locate
 from auditor.store.history import (
     History,
@@ -31,8 +32,8 @@ from auditor.store.history import (
     RunScope,
     input_scope,
     projects_scope,
+    run_key,
 )
-from auditor.store.journal import fingerprint
 from auditor.verdict.age import SLA_DAYS, Standings
 from auditor.verdict.baseline import Baseline
 from auditor.verdict.review import Review, RunReview
@@ -224,7 +225,7 @@ def _record(store: History, source: RebuildSource) -> RecordedRun:
     review = RunReview(Review(standings=standings), started_at=started)
     marked: list[Row] = [review.mark(index, row) for index, row in enumerate(rows)]
     facts = RunFacts(
-        key=f"{started} {source.name}",
+        key=run_key(started, source.name),
         name=source.name,
         scope=_scope(run, urns, source),
         started_at=started,

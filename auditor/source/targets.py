@@ -12,6 +12,7 @@ Callers that only need the URNs, the invalid entries or the regions should use t
 
 from __future__ import annotations
 
+import hashlib
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import overload
@@ -29,6 +30,16 @@ _PLAIN: tuple[str, int | None, str] = ("", None, "")
 Profile = tuple[str, int | None, str]  # runtime, memory size (MB), account
 
 
+def fingerprint(urns: Iterable[str]) -> str:
+    """A digest of the distinct input entries (their text), in order: two runs over one input
+    set match (the journal's header; the history store's scope)."""
+    digest = hashlib.sha256()
+    for urn in urns:
+        digest.update(urn.encode("utf-8", "surrogateescape"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
 class Targets(Sequence[Target]):
     """The distinct entries of a run, in first-seen order, as a sequence of `Target`.
 
@@ -39,6 +50,7 @@ class Targets(Sequence[Target]):
     """
 
     __slots__ = (
+        "_fingerprint",
         "_invalid",
         "_line_at",
         "_name_at",
@@ -73,6 +85,7 @@ class Targets(Sequence[Target]):
         self._profile_at: array[int] | None = None
         self._regions: dict[str, str] = {}  # project id -> region of its first valid URN
         self._region_names: set[str] = set()  # the regions of all valid URNs
+        self._fingerprint = ""  # `fingerprint(urns)`, once asked (the set no longer changes)
 
     @classmethod
     def of(cls, targets: Iterable[Target]) -> Targets:
@@ -274,6 +287,13 @@ class Targets(Sequence[Target]):
     def urns(self) -> Sequence[str]:
         """Every entry's text, in order. The list itself, not a copy: do not change it."""
         return self._urns
+
+    def fingerprint(self) -> str:
+        """`fingerprint(self.urns)`, computed once: the journal and the history store both
+        name the input set by it."""
+        if not self._fingerprint:
+            self._fingerprint = fingerprint(self._urns)
+        return self._fingerprint
 
     def urn(self, index: int) -> str:
         """The text of entry `index`."""

@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import HistoryError
-from auditor.model import Row, Status
+from auditor.model import Row, Status, utc_now
 from auditor.store.database import Database, is_postgres, shown
 from auditor.store.schema import SCHEMA_VERSION, statements
-from auditor.verdict.age import VERDICTS, Age, Standing, Standings, standing_after
+from auditor.verdict.age import VERDICTS, Age, Standing, Standings, is_finding, standing_after
 from auditor.verdict.baseline import Baseline
+from auditor.verdict.rows import format_time
 from auditor.verdict.summary import Summary, compliance
 
 _STATUSES = {status.value: status for status in Status}
@@ -86,6 +87,12 @@ def projects_scope(projects: Iterable[tuple[str, str]]) -> RunScope:
     regions = sorted({region for _, region in pairs})
     label = f"discovered: {len(pairs)} projects in {', '.join(regions)}"
     return RunScope(f"projects:{digest[:16]}", label)
+
+
+def run_key(first_started_at: str, name: str) -> str:
+    """A run's identity in the store: its first start and its name (a resume keeps both, so
+    a resumed run replaces its partial record)."""
+    return f"{first_started_at} {name}"
 
 
 @dataclass(frozen=True)
@@ -164,8 +171,9 @@ class History:
     @classmethod
     def open(cls, location: str, *, migrate: bool | None = None) -> History:
         """Open the store at `location` (see `auditor.store.database.locate`), checking its
-        schema. SQLite stores are created and migrated on open; a PostgreSQL store only with
-        `migrate=True` (`auditor history migrate`)."""
+        schema. A SQLite store is migrated on open, and a new one made at the first record
+        (or by `migrate=True`); a PostgreSQL store is migrated only with `migrate=True`
+        (`auditor history migrate`)."""
         if migrate is None and not is_postgres(location) and not Path(location).exists():
             # A new SQLite store is made when the first run is recorded, not when it is
             # opened: a run stopped before it records anything (an unreachable endpoint)
@@ -232,7 +240,7 @@ class History:
                     database.execute(statement)
                 database.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (step, _now_text()),
+                    (step, format_time(utc_now())),
                 )
                 applied.append(step)
         return applied
@@ -374,8 +382,7 @@ class History:
         with database.transaction():
             earlier = database.rows("SELECT run_id FROM runs WHERE run_key = ?", (facts.key,))
             for (old_id,) in earlier:
-                database.execute("DELETE FROM results WHERE run_id = ?", (old_id,))
-                database.execute("DELETE FROM runs WHERE run_id = ?", (old_id,))
+                self._delete_run(old_id)
             run_id = self._insert_run(facts)
             for (old_id,) in earlier:
                 # A resumed run replaces its partial record; the timeline it wrote stays.
@@ -424,7 +431,7 @@ class History:
         summary = facts.summary
         by_status = summary.by_status
         configured = by_status.get(Status.CONFIGURED.value, 0)
-        findings = sum(n for s, n in by_status.items() if _STATUSES[s] in VERDICTS) - configured
+        findings = sum(n for s, n in by_status.items() if is_finding(_STATUSES[s]))
         values = (
             facts.key,
             facts.name,
@@ -533,13 +540,14 @@ class History:
         with database.transaction():
             query = "SELECT run_id FROM runs WHERE started_at < ?"
             old = [found[0] for found in database.rows(query, (before,))]
-            results = 0
-            for run_id in old:
-                count = database.rows("SELECT COUNT(*) FROM results WHERE run_id = ?", (run_id,))
-                results += int(count[0][0])
-                database.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
-                database.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            results = sum(self._delete_run(run_id) for run_id in old)
         return Pruned(len(old), results)
+
+    def _delete_run(self, run_id: int) -> int:
+        """Delete one run and its result rows (inside a transaction); return how many rows."""
+        deleted = self.database.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
+        self.database.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        return int(deleted.rowcount)
 
 
 def _recorded(row: Sequence[Any]) -> RecordedRun:
@@ -581,9 +589,3 @@ _FIRST_STANDINGS = (
 )
 _RESULT_VALUES = itemgetter(*_RESULT_COLUMNS[1:])  # a report record's values, in table order
 _STANDING_KEYS = itemgetter("status", "first_seen", "failing_since")
-
-
-def _now_text() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

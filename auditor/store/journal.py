@@ -11,12 +11,11 @@ Rows hold no secret (the AK is already masked), so neither does the journal.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,16 +27,6 @@ JOURNAL_VERSION = 1
 # One encoder for every line (`json.dumps` with options builds one per call). ASCII escapes are
 # faster to write than UTF-8 here, and keep U+2028 and friends out of the raw lines.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
-
-
-def fingerprint(urns: Iterable[str]) -> str:
-    """A digest of the distinct input entries (their text), in order: two runs over one input
-    set match."""
-    digest = hashlib.sha256()
-    for urn in urns:
-        digest.update(urn.encode("utf-8", "surrogateescape"))
-        digest.update(b"\n")
-    return digest.hexdigest()
 
 
 class Journal:

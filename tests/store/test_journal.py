@@ -15,12 +15,12 @@ import pytest
 
 from auditor.errors import InputError
 from auditor.model import COLUMNS, Row, Status, Target
+from auditor.source.targets import fingerprint
 from auditor.store.journal import (
     JOURNAL_VERSION,
     Journal,
     JournalReader,
     JournalRows,
-    fingerprint,
 )
 from auditor.verdict.rows import from_record, invalid_row, row_json
 from tests.factories import make_row, read_journal
