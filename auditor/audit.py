@@ -25,12 +25,13 @@ from auditor.send.runner import Runner
 from auditor.source.inputs import InputSet
 from auditor.source.targets import Targets
 from auditor.source.urn import FunctionUrn
-from auditor.store.history import History, RecordedRun, RunFacts, RunScope, run_key
+from auditor.store.history import History
 from auditor.store.journal import Journal, JournalReader, JournalRows
+from auditor.store.runs import RecordedRun, RunFacts, RunScope, run_key
 from auditor.verdict.age import Standings
 from auditor.verdict.baseline import Comparison
 from auditor.verdict.exemptions import ExemptionReport
-from auditor.verdict.review import Review, RunReview, unmarked
+from auditor.verdict.marking import Criteria, Marker, unmarked
 from auditor.verdict.rows import format_time
 from auditor.verdict.summary import compliance
 
@@ -82,7 +83,7 @@ async def run_audit(
     stop: asyncio.Event | None = None,
     resume: JournalReader | None = None,
     preflight: bool = False,
-    review: Review | None = None,
+    criteria: Criteria | None = None,
     run_facts: Mapping[str, Any] | None = None,
     history: HistoryPlan | None = None,
 ) -> AuditResult:
@@ -92,7 +93,7 @@ async def run_audit(
     exemptions, failing findings) as it arrives, and the reports read the rows back from the
     journal in target order. With `resume` (the journal of an earlier run over the same
     inputs), targets the journal already has are not asked again; the journal is continued.
-    `review` compares the rows with a baseline, applies exemptions and ages findings from the
+    `criteria` compare the rows with a baseline, applies exemptions and ages findings from the
     history store's standings; `run_facts` (e.g. `discovery`) are added to the report's `run`.
     With `history`, the run is recorded in the store once its reports are written; a store
     that fails then leaves the reports standing and says how to import them later.
@@ -100,8 +101,8 @@ async def run_audit(
     targets = inputs.targets
     started = runner.now()
     offsets = array("q", [-1]) * len(targets)  # each target's journal line; -1: none yet
-    reviewing = RunReview(
-        review, settings.fail_on, settings.fail_on_changes, started_at=format_time(started)
+    marker = Marker(
+        criteria, settings.fail_on, settings.fail_on_changes, started_at=format_time(started)
     )
     header = {
         "name": name,
@@ -113,43 +114,42 @@ async def run_audit(
     settings.out.mkdir(parents=True, exist_ok=True)
     journal_path = settings.out / f"{name}.journal.jsonl"
     resumed: dict[str, Any] = {}
-    earlier: array[int] | None = None
     if resume is not None:
         journal_path = resume.path
-        earlier = _earlier_lines(resume, targets)
-        resumed = {
-            "journal": str(journal_path),
-            "first_started_at": resume.header.get("started_at", ""),
-            "rows_reused": sum(1 for offset in earlier if offset >= 0),
-            "lines_skipped": resume.skipped_lines,
-        }
     verdicts: dict[str, str] = {}
     preflight_requests = 0
-    if preflight:
-        todo = offsets if earlier is None else earlier
-        verdicts, checked = await runner.preflight(_first_per_project(targets, todo))
-        preflight_requests = checked.requests
     # The lines of one event-loop turn go to the OS together, at the start of the next turn.
     defer = asyncio.get_running_loop().call_soon
     with Journal(journal_path, header, resume=resume is not None, defer=defer) as journal:
 
         def sink(index: int, row: Row) -> None:
             # The journal keeps the marked row, so every report copies it as it is.
-            row = reviewing.add(index, row)
+            row = marker.add(index, row)
             offsets[index] = journal.record(index, row)
             if on_row is not None:
                 on_row(row)
 
-        if earlier is not None:
+        if resume is not None:
             # Rows an earlier run journaled are marked afresh (today's baseline, exemptions
             # and standings) and journaled again: the later line of a target wins.
-            for index, row in JournalRows(journal_path, earlier).indexed():
+            reused = 0
+            for index, row in resume.latest_rows(targets.urns, journal.opened_at):
                 sink(index, unmarked(row))
+                reused += 1
+            resumed = {
+                "journal": str(journal_path),
+                "first_started_at": resume.header.get("started_at", ""),
+                "rows_reused": reused,
+                "lines_skipped": resume.skipped_lines + journal.torn_lines,
+            }
+        if preflight:
+            verdicts, checked = await runner.preflight(_first_per_project(targets, offsets))
+            preflight_requests = checked.requests
         tally = await runner.run(targets, sink, skip=lambda i: offsets[i] >= 0, stop=stop)
         written_from = journal.opened_at
     finished = runner.now()
     missing = [targets.urn(i) for i, offset in enumerate(offsets) if offset < 0]
-    reviewed = reviewing.finish()
+    verdict = marker.finish()
     run: dict[str, Any] = {
         "started_at": format_time(started),
         "finished_at": format_time(finished),
@@ -170,7 +170,7 @@ async def run_audit(
         "not_audited": missing,
         **(run_facts or {}),
     }
-    comparison, exempted = reviewed.comparison, reviewed.exemptions
+    comparison, exempted = verdict.comparison, verdict.exemptions
     if comparison is not None:
         run["changes"] = comparison.as_run_dict()
     if exempted is not None:
@@ -191,7 +191,7 @@ async def run_audit(
             started_at=first_started,
             finished_at=run["finished_at"],
             complete=run["complete"],
-            summary=reviewed.summary,
+            summary=verdict.summary,
             settings=run["settings"],
             tool_version=__version__,
             recorded_at=format_time(finished),
@@ -203,24 +203,24 @@ async def run_audit(
             "previous_run": previous.as_dict() if previous is not None else None,
         }
         trend = [*(r.as_dict() for r in before), _this_run(facts)]
-    document = ReportDocument(rows, reviewed.summary, run, comparison, exempted, trend=trend)
+    document = ReportDocument(rows, verdict.summary, run, comparison, exempted, trend=trend)
     paths = write_reports(document, settings.out, name, settings.formats)
     recorded, history_error = None, ""
     if history is not None and facts is not None:
-        recorded, history_error = _record(history, facts, rows, review, journal_path, offsets)
+        recorded, history_error = _record(history, facts, rows, criteria, journal_path, offsets)
         if history_error and "json" in settings.formats:
             history_error += f" {settings.out / (name + '.json')}"
         elif history_error:
             history_error += f" {journal_path}"
     return AuditResult(
-        summary=reviewed.summary,
+        summary=verdict.summary,
         paths=[*paths, journal_path],
         complete=not missing,
         not_audited=len(missing),
         tally=tally,
         preflight=verdicts,
         open_breakers=runner.guard.open_scopes(),
-        failing=reviewed.failing,
+        failing=verdict.failing,
         comparison=comparison,
         exemptions=exempted,
         run=run,
@@ -247,12 +247,12 @@ def _record(
     history: HistoryPlan,
     facts: RunFacts,
     rows: JournalRows,
-    review: Review | None,
+    criteria: Criteria | None,
     journal_path: Path,
     offsets: array[int],
 ) -> tuple[RecordedRun | None, str]:
     """Record the run; on failure, why, and how to record it later."""
-    standings = review.standings if review is not None else None
+    standings = criteria.standings if criteria is not None else None
     if standings is None:
         standings = Standings(len(offsets))
 
@@ -271,22 +271,13 @@ def _record(
         )
 
 
-def _earlier_lines(journal: JournalReader, targets: Targets) -> array[int]:
-    """Where an earlier run's journal holds each target's row (-1: it has none)."""
-    earlier = array("q", [-1]) * len(targets)
-    for index, offset, row in journal.records():
-        if 0 <= index < len(targets) and row.urn == targets.urn(index):
-            earlier[index] = offset  # a target journaled twice: the later line wins
-    return earlier
-
-
 def _first_per_project(targets: Targets, offsets: array[int]) -> list[FunctionUrn]:
     """The first URN still to audit in each project: what the pre-flight check asks about."""
     first: dict[str, int] = {}
-    invalid = set(targets.invalid_indices())
-    for index, urn in enumerate(targets.urns):
-        if offsets[index] < 0 and index not in invalid:
-            first.setdefault(urn.split(":", 4)[3], index)
+    for index, offset in enumerate(offsets):
+        _, project = targets.place(index)
+        if offset < 0 and project:  # not a URN: no project
+            first.setdefault(project, index)
     return [parsed for i in first.values() if (parsed := targets[i].parsed) is not None]
 
 

@@ -26,6 +26,11 @@ class Status(StrEnum):
     INVALID_URN = "invalid_urn"
 
 
+# Each status by its string: a dict lookup, where `Status(text)` is many times slower; the
+# readers of journals, reports and the store turn a million strings back into statuses.
+STATUS_OF: dict[str, Status] = {status.value: status for status in Status}
+
+
 class Change(StrEnum):
     """How a row compares with the same URN in a baseline report (`--baseline`)."""
 

@@ -42,11 +42,12 @@ from auditor.audit import _record as record_as_audit
 from auditor.model import Row, Status
 from auditor.report.writers import write_reports
 from auditor.source.targets import fingerprint
-from auditor.store.history import History, RunFacts, RunScope, input_scope
+from auditor.store.history import History
 from auditor.store.journal import Journal, JournalRows
+from auditor.store.runs import RunFacts, RunScope, input_scope
 from auditor.verdict.age import Standings
 from auditor.verdict.baseline import Baseline
-from auditor.verdict.review import Review, RunReview
+from auditor.verdict.marking import Criteria, Marker
 from auditor.verdict.rows import to_record
 from auditor.verdict.summary import Summary
 from benchmarks.figures import Figure, Results
@@ -207,23 +208,23 @@ class JournaledRun:
         return JournalRows(self.path, self.offsets, raw_from=self.written_from if raw else None)
 
 
-def journal_run(fleet: Fleet, run: int, review: Review, path: Path) -> JournaledRun:
-    """Mark run `run`'s rows as the audit does (`RunReview.add`) and journal them, a few at a
+def journal_run(fleet: Fleet, run: int, criteria: Criteria, path: Path) -> JournaledRun:
+    """Mark run `run`'s rows as the audit does (`Marker.add`) and journal them, a few at a
     time out of order (rows finish out of order, never far from it)."""
-    reviewing = RunReview(review, started_at=fleet.started(run).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    marker = Marker(criteria, started_at=fleet.started(run).strftime("%Y-%m-%dT%H:%M:%SZ"))
     offsets = array("q", [-1]) * fleet.count
     with Journal(path, {"name": f"run-{run}", "targets": fleet.count}) as journal:
         written_from = journal.opened_at
         block: list[tuple[int, Row]] = []
         for index, row in fleet.rows(run):
-            block.append((index, reviewing.add(index, row)))
+            block.append((index, marker.add(index, row)))
             if len(block) == 64:
                 for at, marked in block[1::2] + block[::2]:
                     offsets[at] = journal.record(at, marked)
                 block.clear()
         for at, marked in block:
             offsets[at] = journal.record(at, marked)
-    return JournaledRun(run, path, offsets, written_from, reviewing.finish().summary)
+    return JournaledRun(run, path, offsets, written_from, marker.finish().summary)
 
 
 # --- timing ------------------------------------------------------------------------------------
@@ -366,7 +367,7 @@ def record(location: str, journaled: JournaledRun, facts: RunFacts, standings: S
             HistoryPlan(store, facts.scope),
             facts,
             journaled.rows(),
-            Review(standings=standings),
+            Criteria(standings=standings),
             journaled.path,
             journaled.offsets,
         )
@@ -407,26 +408,26 @@ def load_before_run(location: str, fleet: Fleet, repeats: int) -> Loaded:
     return Loaded(standings, baseline, standings_s, baseline_s)
 
 
-def marking_cost(fleet: Fleet, run: int, review: Review, repeats: int) -> list[float]:
+def marking_cost(fleet: Fleet, run: int, criteria: Criteria, repeats: int) -> list[float]:
     """Seconds that marking the run's rows (finding age and `change` against the baseline)
-    adds to `RunReview.add`, which every audit calls on every row anyway: the same rows
-    through a review with the standings and the baseline, less through one without; the two
+    adds to `Marker.add`, which every audit calls on every row anyway: the same rows
+    marked with the standings and the baseline, less marked without them; the two
     alternate, one difference per pair."""
     started_at = fleet.started(run).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def review_all(with_marks: Review | None) -> float:
-        reviewing = RunReview(with_marks, started_at=started_at)
-        add = reviewing.add
+    def mark_all(with_marks: Criteria | None) -> float:
+        marker = Marker(with_marks, started_at=started_at)
+        add = marker.add
         started = time.perf_counter()
         for index, row in fleet.rows(run):
             add(index, row)
-        reviewing.finish()
+        marker.finish()
         return time.perf_counter() - started
 
     costs = []
     for _ in range(repeats):
-        plain = review_all(None)
-        marked = review_all(review)
+        plain = mark_all(None)
+        marked = mark_all(criteria)
         costs.append(marked - plain)
     return costs
 
@@ -471,8 +472,8 @@ def measure_backend(
         print(f"  {backend.label}: run 1 recorded ({attempt + 1}/{repeats})", flush=True)
     first_bytes = backend.size(location)
     loaded = load_before_run(location, fleet, repeats)
-    review = Review(baseline=loaded.baseline, standings=loaded.standings)
-    second = journal_run(fleet, first.run + 1, review, work / "run-1.journal.jsonl")
+    criteria = Criteria(baseline=loaded.baseline, standings=loaded.standings)
+    second = journal_run(fleet, first.run + 1, criteria, work / "run-1.journal.jsonl")
     second_s = []
     for attempt in range(repeats):
         facts = fleet.facts(second.run, second.summary, key=f" #{attempt}")
@@ -535,7 +536,7 @@ def _measure_size(
     largest = count == max(sizes.record)
     print(f"history store: {count:,} rows", flush=True)
     fleet = Fleet(count)
-    first = journal_run(fleet, 0, Review(standings=Standings(count)), folder / "run-0.jsonl")
+    first = journal_run(fleet, 0, Criteria(standings=Standings(count)), folder / "run-0.jsonl")
     jsons = {"first": time_json(first, folder, sizes.repeats)}
     timed: dict[str, RecordTimes] = {}
     marking: list[float] = []
@@ -552,8 +553,8 @@ def _measure_size(
         if backend.kind == "sqlite":
             jsons["second"] = time_json(second, folder, sizes.repeats)
             if largest:
-                review = Review(baseline=loaded.baseline, standings=loaded.standings)
-                marking = marking_cost(fleet, second.run, review, sizes.repeats)
+                criteria = Criteria(baseline=loaded.baseline, standings=loaded.standings)
+                marking = marking_cost(fleet, second.run, criteria, sizes.repeats)
         del loaded
         second.path.unlink(missing_ok=True)
     first.path.unlink(missing_ok=True)
@@ -653,9 +654,9 @@ def fill_store(location: str, fleet: Fleet, runs: int) -> None:
             print(f"  {run} runs recorded", flush=True)
         with History.open(location) as store:
             standings = store.standings(fleet.urns)
-            reviewing = RunReview(Review(standings=standings))
-            marked = [reviewing.add(index, row) for index, row in fleet.rows(run)]
-            facts = fleet.facts(run, reviewing.finish().summary)
+            marker = Marker(Criteria(standings=standings))
+            marked = [marker.add(index, row) for index, row in fleet.rows(run)]
+            facts = fleet.facts(run, marker.finish().summary)
             records = ((index, to_record(row)) for index, row in enumerate(marked))
             store.record(facts, records, standings, functools.partial(_pick, marked))
 

@@ -5,7 +5,7 @@ in the history store on SQLite and on PostgreSQL (`history_url`), show the right
 resumed is recorded once.
 
 `run_audit` is driven directly as `auditor audit` drives it (tests/test_audit.py's runner
-over a fake prober), with the review `--baseline last` builds: the last complete run of the
+over a fake prober), with the criteria `--baseline last` builds: the last complete run of the
 scope as the baseline, the store's standings for the age.
 """
 
@@ -26,9 +26,10 @@ from auditor.config import Settings
 from auditor.model import Probe, Row
 from auditor.source.inputs import from_lines
 from auditor.source.urn import FunctionUrn
-from auditor.store.history import History, TimelineEntry, projects_scope
+from auditor.store.history import History, TimelineEntry
 from auditor.store.journal import JournalReader
-from auditor.verdict.review import Review
+from auditor.store.runs import projects_scope
+from auditor.verdict.marking import Criteria
 from tests.factories import PROJECT, WallClock
 from tests.test_audit import OK, FakeProber, runner_for, urn
 
@@ -87,7 +88,7 @@ class Fleet:
         inputs = from_lines([urn(f) for f in answers], "ListFunctions")
         store = self.store
         last = store.last_run(SCOPE.key)
-        review = Review(
+        criteria = Criteria(
             baseline=store.baseline(last) if last is not None else None,
             standings=store.standings(inputs.targets.urns),
             fail_on_age=fail_on_age,
@@ -112,7 +113,7 @@ class Fleet:
                 on_row=on_row,
                 stop=stop,
                 resume=JournalReader(journal) if resume else None,
-                review=review,
+                criteria=criteria,
                 history=plan,
             )
         )

@@ -38,11 +38,12 @@ from auditor.service.client import TracingClient
 from auditor.service.credential_sources import CredentialSource
 from auditor.source.inputs import Entry, InputSet, read_inputs
 from auditor.source.listing import Listing, entries
-from auditor.store.history import History, input_scope, projects_scope
+from auditor.store.history import History
 from auditor.store.journal import JournalReader
 from auditor.store.report_file import load_baseline
+from auditor.store.runs import input_scope, projects_scope
 from auditor.verdict.exemptions import load_exemptions
-from auditor.verdict.review import Review
+from auditor.verdict.marking import Criteria
 
 
 def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -77,7 +78,7 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
     if settings.baseline == LAST and settings.history is None:
         raise UsageError("--baseline last reads the history store: drop --no-history")
-    review = _review(settings)
+    criteria = _criteria(settings)
     if settings.fail_on_changes and not settings.baseline:
         changes = ",".join(sorted(c.value for c in settings.fail_on_changes))
         raise UsageError(
@@ -93,14 +94,14 @@ def audit_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 closing.callback(store.close)
             return store
 
-        return _audit(args, env, settings, review, store_now)
+        return _audit(args, env, settings, criteria, store_now)
 
 
 def _audit(
     args: argparse.Namespace,
     env: Mapping[str, str],
     settings: Settings,
-    review: Review,
+    criteria: Criteria,
     store_now: Callable[[], History | None],
 ) -> int:
     listing = args.discover or args.all_projects
@@ -168,9 +169,9 @@ def _audit(
         history, standings, baseline = history_plan(
             store, scope, inputs.targets.urns, baseline_last=last
         )
-        review = replace(review, standings=standings, fail_on_age=settings.fail_on_age)
+        criteria = replace(criteria, standings=standings, fail_on_age=settings.fail_on_age)
         if baseline is not None:
-            review = replace(review, baseline=baseline)
+            criteria = replace(criteria, baseline=baseline)
     elif settings.fail_on_age is not None:
         raise UsageError(
             "--fail-on-age reads finding age from the history store: drop --no-history"
@@ -182,7 +183,7 @@ def _audit(
         quiet=args.quiet,
         preflight=not args.no_preflight,
         resume=resume,
-        review=review,
+        criteria=criteria,
         run_facts=_run_facts(discovered, estate),
         history=history,
     )
@@ -202,7 +203,7 @@ def _run_facts(discovered: dict[str, Any], estate: Estate | None) -> dict[str, A
     return facts or None
 
 
-def review_lines(result: AuditResult) -> list[str]:
+def run_notes(result: AuditResult) -> list[str]:
     """Console lines for discovery, the baseline comparison and the exemptions, if any."""
     lines = []
     discovery = result.run.get("discovery") or {}
@@ -234,13 +235,13 @@ def review_lines(result: AuditResult) -> list[str]:
     return lines
 
 
-def _review(settings: Settings) -> Review:
+def _criteria(settings: Settings) -> Criteria:
     """Load the baseline and the exemptions before anything is sent: a bad file stops the run
     with one line, not after an hour of requests."""
     from_file = settings.baseline and settings.baseline != LAST
     baseline = load_baseline(Path(settings.baseline)) if from_file else None
     exemptions = load_exemptions(Path(settings.exemptions)) if settings.exemptions else None
-    return Review(baseline, exemptions, datetime.now().date())
+    return Criteria(baseline, exemptions, datetime.now().date())
 
 
 def _write_inventory(settings: Settings, listings: Sequence[Listing]) -> Path:
@@ -298,7 +299,7 @@ def run_job(
     quiet: bool,
     preflight: bool = True,
     resume: JournalReader | None = None,
-    review: Review | None = None,
+    criteria: Criteria | None = None,
     run_facts: dict[str, Any] | None = None,
     history: HistoryPlan | None = None,
 ) -> int:
@@ -320,7 +321,7 @@ def run_job(
             console,
             preflight=preflight,
             resume=resume,
-            review=review,
+            criteria=criteria,
             run_facts=run_facts,
             history=history,
         )
@@ -336,7 +337,7 @@ def run_job(
             print(f"skipped: {scope}: credentials refused repeatedly, nothing more was sent")
         for line in throttling_lines(result.run.get("throttling", {})):
             print(line)
-        for line in review_lines(result):
+        for line in run_notes(result):
             print(line)
         for line in history_lines(result):
             print(line)
@@ -358,7 +359,7 @@ async def audit_async(
     *,
     preflight: bool = True,
     resume: JournalReader | None = None,
-    review: Review | None = None,
+    criteria: Criteria | None = None,
     run_facts: dict[str, Any] | None = None,
     history: HistoryPlan | None = None,
 ) -> tuple[AuditResult, signal.Signals | None]:
@@ -378,7 +379,7 @@ async def audit_async(
                 stop=signals.stop,
                 resume=resume,
                 preflight=preflight,
-                review=review,
+                criteria=criteria,
                 run_facts=run_facts,
                 history=history,
             )

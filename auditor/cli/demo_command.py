@@ -21,8 +21,8 @@ from auditor.model import utc_now
 from auditor.service.auth import StaticToken
 from auditor.service.credential_sources import CredentialSource
 from auditor.source.inputs import from_lines
-from auditor.store.history import input_scope
-from auditor.verdict.review import Review
+from auditor.store.runs import input_scope
+from auditor.verdict.marking import Criteria
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -47,11 +47,11 @@ def demo_command(args: argparse.Namespace) -> int:
     console = Console(len(inputs.targets), sys.stderr, quiet=args.quiet)
     # Recorded like any audit: a second demo shows what changed since the first one.
     store = open_store(settings)
-    history = review = None
+    history = criteria = None
     if store is not None:
         scope = input_scope(inputs.targets.fingerprint(), ["demo-fleet"], len(inputs.targets))
         history, standings, _ = history_plan(store, scope, inputs.targets.urns)
-        review = Review(standings=standings)
+        criteria = Criteria(standings=standings)
 
     async def demo() -> tuple[AuditResult, signal.Signals | None]:
         from auditor.emulator import running_emulator
@@ -66,7 +66,13 @@ def demo_command(args: argparse.Namespace) -> int:
                 StaticToken.method, lambda session, regions: StaticToken(DEFAULT_TOKEN)
             )
             return await audit_async(
-                inputs, demo_settings, demo_source, name, console, review=review, history=history
+                inputs,
+                demo_settings,
+                demo_source,
+                name,
+                console,
+                criteria=criteria,
+                history=history,
             )
 
     try:

@@ -25,8 +25,8 @@ from auditor.model import Row, utc_now
 from auditor.report.rebuild import RebuildSource, load_source
 from auditor.source.targets import fingerprint
 from auditor.store.database import is_postgres, locate
-from auditor.store.history import (
-    History,
+from auditor.store.history import History
+from auditor.store.runs import (
     RecordedRun,
     RunFacts,
     RunScope,
@@ -36,7 +36,7 @@ from auditor.store.history import (
 )
 from auditor.verdict.age import SLA_DAYS, Standings
 from auditor.verdict.baseline import Baseline
-from auditor.verdict.review import Review, RunReview
+from auditor.verdict.marking import Criteria, Marker
 from auditor.verdict.rows import format_time, to_record
 from auditor.verdict.summary import STATUS_ORDER, summarize
 
@@ -222,8 +222,8 @@ def _record(store: History, source: RebuildSource) -> RecordedRun:
     started = _started(source)
     # Only the age is marked afresh (from the store); the report's change and exemption
     # marks stay as they were.
-    review = RunReview(Review(standings=standings), started_at=started)
-    marked: list[Row] = [review.mark(index, row) for index, row in enumerate(rows)]
+    marker = Marker(Criteria(standings=standings), started_at=started)
+    marked: list[Row] = [marker.mark(index, row) for index, row in enumerate(rows)]
     facts = RunFacts(
         key=run_key(started, source.name),
         name=source.name,

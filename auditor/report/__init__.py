@@ -1,9 +1,11 @@
 """Stage 6, reports: pure tables and renderers, and the one writer module that touches the disk.
 
 tables.py       the run's tables for the renderers (counts, settings, throttling)
-json_render.py, csv_render.py, xlsx_render.py (+ xlsx_summary, xlsx_changes, xlsx_styles)
+json_render.py, csv_render.py, xlsx_render.py (+ xlsx_summary, xlsx_cursor, xlsx_changes,
+                xlsx_trend, xlsx_styles)
 inventory.py    the discovery inventory
 writers.py      the only module here that writes files (temp file, then `os.replace`)
 rebuild.py      reports again from a journal or a JSON report (`auditor report`)
+merge.py        the shards of one estate merged into one report (`auditor report --merge`)
 diff.py         two reports compared offline (`auditor diff`)
 """

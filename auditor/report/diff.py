@@ -17,12 +17,12 @@ from auditor.report.tables import ReportDocument
 from auditor.store.report_file import load_baseline
 from auditor.verdict.baseline import Comparison
 from auditor.verdict.exemptions import ExemptionReport, Exemptions
-from auditor.verdict.review import Review, review_rows
+from auditor.verdict.marking import Criteria, mark_rows
 
 
 @dataclass(frozen=True)
 class DiffResult:
-    """The later report, reviewed, and what the review found."""
+    """The later report, marked, and what marking it found."""
 
     name: str
     document: ReportDocument
@@ -49,10 +49,8 @@ def diff_reports(
     if exemptions is not None:
         # The later run's own exemptions give way to the ones given now.
         rows = [replace(r, exempt=False, exempt_reason="") if r.exempt else r for r in rows]
-    rows, reviewed = review_rows(
-        rows, Review(baseline, exemptions, today), fail_on, fail_on_changes
-    )
-    comparison, exempted, summary = reviewed.comparison, reviewed.exemptions, reviewed.summary
+    rows, verdict = mark_rows(rows, Criteria(baseline, exemptions, today), fail_on, fail_on_changes)
+    comparison, exempted, summary = verdict.comparison, verdict.exemptions, verdict.summary
     assert comparison is not None  # a baseline was given
     run = dict(later.document.run)
     run["changes"] = comparison.as_run_dict()
@@ -61,4 +59,4 @@ def diff_reports(
     if exempted is None and "exemptions" in run:
         summary = replace(summary, exempt=sum(1 for r in rows if r.exempt))
     document = ReportDocument(rows, summary, run, comparison, exempted)
-    return DiffResult(later.name, document, comparison, exempted, reviewed.failing)
+    return DiffResult(later.name, document, comparison, exempted, verdict.failing)

@@ -245,11 +245,11 @@ def in_turn(
     at one account's limit while the others' went unused. In turn, the workers spread over
     every credential scope (each account, each project's token) and ride all their limits at
     once. The rows are still journaled and reported in input order."""
-    urns = targets.urns if isinstance(targets, Targets) else [t.urn for t in targets]
+    place = targets.place if isinstance(targets, Targets) else _place_of(targets)
     scope_of: dict[str, str] = {}
     groups: dict[tuple[str, str], array[int]] = {}
     for index in todo:
-        _, _, region, project, _ = urns[index].split(":", 4)
+        region, project = place(index)
         scope = scope_of.get(project)
         if scope is None:
             scope = scope_of[project] = rate_scope(project)
@@ -266,6 +266,17 @@ def in_turn(
                 yield following
                 still.append(queue)
         queues = still
+
+
+def _place_of(targets: Sequence[Target]) -> Callable[[int], tuple[str, str]]:
+    """`Targets.place` for a plain sequence of valid targets."""
+
+    def place(index: int) -> tuple[str, str]:
+        parsed = targets[index].parsed
+        assert parsed is not None
+        return parsed.region, parsed.project_id
+
+    return place
 
 
 def _invalid_indices(targets: Sequence[Target]) -> Iterable[int]:

@@ -3,11 +3,13 @@
 A `Target` object per entry costs about 460 bytes (the dataclass, its parsed `FunctionUrn`, the
 function name and the `source` text). `Targets` keeps only the URN string per entry; the rest
 lives in parallel arrays of small numbers, or in dicts for the rare entries that differ from the
-common case (invalid, duplicated, or an unusual source). A `Target` is rebuilt on demand, its
+common case (invalid, duplicated, or an unusual source). Each URN is checked once, when it is
+added, and its region and project noted then (`place`). A `Target` is rebuilt on demand, its
 URN parsed again, so it compares equal to the one the entry would have been.
 
-Callers that only need the URNs, the invalid entries or the regions should use the accessors
-(`urn`, `urns`, `invalid_indices`, `regions`, ...): they never build a `Target`.
+Callers that only need the URNs, the invalid entries, the places or the regions should use the
+accessors (`urn`, `urns`, `invalid_indices`, `place`, `regions`, ...): they never build a
+`Target`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ _MAX_NAMES = 0xFFFF  # name indices fit the 'H' array; more inputs than that fal
 # The runtime, memory size and account of an entry from a plain URN list: none known.
 _PLAIN: tuple[str, int | None, str] = ("", None, "")
 Profile = tuple[str, int | None, str]  # runtime, memory size (MB), account
+Place = tuple[str, str]  # region, project id
+_NOWHERE: Place = ("", "")  # the place of an entry that is not a URN
 
 
 def fingerprint(urns: Iterable[str]) -> str:
@@ -58,11 +62,12 @@ class Targets(Sequence[Target]):
         "_names",
         "_occurrences",
         "_odd_sources",
+        "_place_at",
+        "_place_index",
+        "_places",
         "_profile_at",
         "_profile_index",
         "_profiles",
-        "_region_names",
-        "_regions",
         "_urns",
     )
 
@@ -83,8 +88,11 @@ class Targets(Sequence[Target]):
         self._profiles: list[Profile] = [_PLAIN]
         self._profile_index: dict[Profile, int] = {_PLAIN: 0}
         self._profile_at: array[int] | None = None
-        self._regions: dict[str, str] = {}  # project id -> region of its first valid URN
-        self._region_names: set[str] = set()  # the regions of all valid URNs
+        # Each entry's region and project, noted when its URN is checked: an index into the
+        # few distinct places, in first-seen order (0: not a URN).
+        self._places: list[Place] = [_NOWHERE]
+        self._place_index: dict[Place, int] = {_NOWHERE: 0}
+        self._place_at = array("I")
         self._fingerprint = ""  # `fingerprint(urns)`, once asked (the set no longer changes)
 
     @classmethod
@@ -100,13 +108,14 @@ class Targets(Sequence[Target]):
         made = cls()
         for target in targets:
             parsed = target.parsed
+            place = 0
             if parsed is not None:
                 if str(parsed) != target.urn:
                     raise ValueError(f"target {target.urn!r} has parsed {parsed}, not its URN")
-                made._note_region(parsed.project_id, parsed.region)
+                place = made._place_number(parsed.region, parsed.project_id)
             reason = None if parsed is not None else target.invalid_reason
             profile = (target.runtime, target.memory_size, target.account)
-            made._append_source_text(target.urn, target.source, reason, profile)
+            made._append_source_text(target.urn, target.source, reason, place, profile)
             if target.occurrences != 1:
                 made._occurrences[len(made._urns) - 1] = target.occurrences
         return made
@@ -127,13 +136,14 @@ class Targets(Sequence[Target]):
         An entry with a `problem`, or that is not a URN, is kept as invalid with that reason
         (and without runtime, memory size or account, which would describe nothing).
         """
-        reason = problem or self._check(urn)
+        reason, place = (problem, 0) if problem else self._check(urn)
         profile = _PLAIN if reason is not None else (runtime, memory_size, account)
-        self._append_source_text(urn, source, reason, profile)
+        self._append_source_text(urn, source, reason, place, profile)
 
     def add_line(self, urn: str, name: str, line: int) -> None:
         """`add(urn, f"{name}{line}")`, without making that text: for a plain URN list."""
-        self._append(urn, name, line, None, self._check(urn), _PLAIN)
+        reason, place = self._check(urn)
+        self._append(urn, name, line, None, reason, place, _PLAIN)
 
     def add_occurrences(self, extra: Mapping[str, int]) -> None:
         """Count `extra[urn]` more occurrences of each of those URNs (one pass over all)."""
@@ -144,23 +154,25 @@ class Targets(Sequence[Target]):
             if more:
                 self._occurrences[index] = self._occurrences.get(index, 1) + more
 
-    def _check(self, urn: str) -> str | None:
-        """None when `urn` is a valid URN (its project's region noted), else why it is not."""
+    def _check(self, urn: str) -> tuple[str | None, int]:
+        """`(None, its place's number)` when `urn` is a valid URN, else `(why it is not, 0)`:
+        the one time a run parses the entry's URN before asking about it."""
         match = VALID_URN.match(urn) if len(urn) <= _MAX_URN_LENGTH else None
         if match is not None:
-            self._note_region(*match.group("project", "region"))
-            return None
+            return None, self._place_number(*match.group("region", "project"))
         try:
             parsed = parse_urn(urn)
         except InvalidUrn as exc:
-            return str(exc)
-        self._note_region(parsed.project_id, parsed.region)
-        return None
+            return str(exc), 0
+        return None, self._place_number(parsed.region, parsed.project_id)
 
-    def _note_region(self, project: str, region: str) -> None:
-        if project not in self._regions:
-            self._regions[project] = region
-        self._region_names.add(region)
+    def _place_number(self, region: str, project: str) -> int:
+        """The index of `(region, project)` in `_places`, added if new."""
+        number = self._place_index.get((region, project))
+        if number is None:
+            number = self._place_index[region, project] = len(self._places)
+            self._places.append((region, project))
+        return number
 
     def _append(
         self,
@@ -169,13 +181,16 @@ class Targets(Sequence[Target]):
         line: int | None,
         source: str | None,
         reason: str | None,
+        place: int,
         profile: Profile,
     ) -> None:
         """Append an entry whose source is `name` then `line` (`source` when that is not
-        its text: `line` is None then); `reason` None for a valid one. The common case, a
-        known name and a plain line number, is the fast path: this runs a million times."""
+        its text: `line` is None then); `reason` None for a valid one, whose `place` is its
+        region and project's number. The common case, a known name and a plain line number,
+        is the fast path: this runs a million times."""
         index = len(self._urns)
         self._urns.append(urn)
+        self._place_at.append(place)
         name_at = None if line is None else self._name_number(name)
         if name_at is None or line is None:
             self._odd_sources[index] = f"{name}{line}" if source is None else source
@@ -188,11 +203,12 @@ class Targets(Sequence[Target]):
             self._append_profile(index, profile)
 
     def _append_source_text(
-        self, urn: str, source: str, reason: str | None, profile: Profile
+        self, urn: str, source: str, reason: str | None, place: int, profile: Profile
     ) -> None:
         """`_append` of an entry whose source is given as text: split before its number."""
         name = source.rstrip(_DIGITS)
-        self._append(urn, name, _line_number(source[len(name) :]), source, reason, profile)
+        line = _line_number(source[len(name) :])
+        self._append(urn, name, line, source, reason, place, profile)
 
     def _name_number(self, name: str) -> int | None:
         """The index of `name` in `_names`, added if new; None when the table is full."""
@@ -346,13 +362,21 @@ class Targets(Sequence[Target]):
         """How many entries were merged into an earlier identical one."""
         return sum(self._occurrences.values()) - len(self._occurrences)
 
+    def place(self, index: int) -> Place:
+        """`(region, project id)` of entry `index`, as its URN names them; `("", "")` for an
+        entry that is not a URN."""
+        return self._places[self._place_at[self._position(index)]]
+
     def regions(self) -> dict[str, str]:
         """Project id -> the region of its first valid URN (a copy: change it at will)."""
-        return dict(self._regions)
+        regions: dict[str, str] = {}
+        for region, project in self._places[1:]:
+            regions.setdefault(project, region)
+        return regions
 
     def region_names(self) -> set[str]:
         """Every region some valid URN is in (a project's URNs may span several)."""
-        return set(self._region_names)
+        return {region for region, _ in self._places[1:]}
 
     def subset(self, indices: Iterable[int]) -> Targets:
         """A new `Targets` of the entries at `indices`, in that order (e.g. those to keep)."""
@@ -361,10 +385,10 @@ class Targets(Sequence[Target]):
             position = self._position(index)
             urn = self._urns[position]
             reason = self._invalid.get(position)
-            if reason is None:
-                region, project = urn.split(":", 4)[2:4]
-                made._note_region(project, region)
-            made._append_source_text(urn, self.source(position), reason, self._profile(position))
+            place = made._place_number(*self.place(position)) if reason is None else 0
+            made._append_source_text(
+                urn, self.source(position), reason, place, self._profile(position)
+            )
             occurrences = self._occurrences.get(position, 1)
             if occurrences != 1:
                 made._occurrences[len(made._urns) - 1] = occurrences

@@ -5,7 +5,8 @@ standing (`standings`, for the finding age), the previous complete run of the sa
 (`last_run`, `baseline`, for `--baseline last`) and the recent runs of that scope (`trend`).
 After the reports are written, `record` adds the run and its rows in one transaction: rows are
 streamed in (never all held), and a run recorded before (an interrupted run now resumed) is
-replaced, so each run is recorded once.
+replaced, so each run is recorded once. The runs it takes and gives (`RunFacts`, `RecordedRun`,
+`RunScope`) are in `auditor.store.runs`; the SQL that writes a run is in `auditor.store.recording`.
 
 Tables (documented for SQL users in the README):
 
@@ -18,130 +19,27 @@ Tables (documented for SQL users in the README):
 
 from __future__ import annotations
 
-import hashlib
 import json
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from operator import itemgetter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import HistoryError
-from auditor.model import Row, Status, utc_now
+from auditor.model import STATUS_OF, Row, Status, utc_now
 from auditor.store.database import Database, is_postgres, shown
+from auditor.store.recording import delete_run, record_run
+from auditor.store.runs import RecordedRun, RunFacts
 from auditor.store.schema import SCHEMA_VERSION, statements
-from auditor.verdict.age import VERDICTS, Age, Standing, Standings, is_finding, standing_after
+from auditor.verdict.age import Standing, Standings
 from auditor.verdict.baseline import Baseline
 from auditor.verdict.rows import format_time
-from auditor.verdict.summary import Summary, compliance
 
-_STATUSES = {status.value: status for status in Status}
-
-_RESULT_COLUMNS = (
-    "run_id",
-    "urn",
-    "region",
-    "project_id",
-    "function",
-    "status",
-    "http_status",
-    "error_code",
-    "tracing_ak",
-    "checked_at",
-    "change",
-    "exempt",
-    "first_seen",
-    "failing_since",
-    "days_failing",
-)
-_RUN_COLUMNS = (
-    "run_key, name, scope, scope_label, started_at, finished_at, complete, total, configured, "
-    "findings, compliance, by_status, settings, tool_version, recorded_at, recorded_from"
-)
 _RUN_FIELDS = (
     "run_id, name, scope, scope_label, started_at, finished_at, complete, total, compliance, "
     "by_status, recorded_from"
 )
-
-
-@dataclass(frozen=True)
-class RunScope:
-    """What a run covered, so that runs of the same scope can be compared: the same input
-    set (its fingerprint), or the same discovered projects."""
-
-    key: str
-    label: str
-
-
-def input_scope(fingerprint: str, names: Sequence[str], entries: int) -> RunScope:
-    """The scope of a run over input files (their distinct entries, in order)."""
-    shown_names = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return RunScope(f"inputs:{fingerprint[:16]}", f"{shown_names} ({entries} entries)")
-
-
-def projects_scope(projects: Iterable[tuple[str, str]]) -> RunScope:
-    """The scope of a discovering run: the projects listed (whatever functions they held)."""
-    pairs = sorted(set(projects))
-    digest = hashlib.sha256("\n".join(f"{p} {r}" for p, r in pairs).encode()).hexdigest()
-    regions = sorted({region for _, region in pairs})
-    label = f"discovered: {len(pairs)} projects in {', '.join(regions)}"
-    return RunScope(f"projects:{digest[:16]}", label)
-
-
-def run_key(first_started_at: str, name: str) -> str:
-    """A run's identity in the store: its first start and its name (a resume keeps both, so
-    a resumed run replaces its partial record)."""
-    return f"{first_started_at} {name}"
-
-
-@dataclass(frozen=True)
-class RunFacts:
-    """A finished (or interrupted) run, as the store records it."""
-
-    key: str  # the run's identity: its first start and name (a resume keeps both)
-    name: str
-    scope: RunScope
-    started_at: str
-    finished_at: str
-    complete: bool
-    summary: Summary
-    settings: Mapping[str, Any]  # public settings only: no secret ever reaches the store
-    tool_version: str
-    recorded_at: str
-    recorded_from: str = "audit"
-
-
-@dataclass(frozen=True)
-class RecordedRun:
-    """One row of `runs`."""
-
-    run_id: int
-    name: str
-    scope: str
-    scope_label: str
-    started_at: str
-    finished_at: str
-    complete: bool
-    total: int
-    compliance: float | None
-    by_status: dict[str, int] = field(default_factory=dict)
-    recorded_from: str = "audit"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "name": self.name,
-            "scope": self.scope,
-            "scope_label": self.scope_label,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "complete": self.complete,
-            "total": self.total,
-            "compliance": self.compliance,
-            "by_status": self.by_status,
-            "recorded_from": self.recorded_from,
-        }
 
 
 @dataclass(frozen=True)
@@ -284,9 +182,9 @@ class History:
                     index,
                     Standing(
                         first_seen=first_seen,
-                        verdict=_STATUSES.get(verdict) if verdict else None,
+                        verdict=STATUS_OF.get(verdict) if verdict else None,
                         failing_since=failing_since,
-                        status=_STATUSES.get(status, Status.ERROR),
+                        status=STATUS_OF.get(status, Status.ERROR),
                     ),
                 )
         baseline = None
@@ -308,8 +206,8 @@ class History:
         for urn, status, region, project_id in self.database.stream(query, (run.run_id,)):
             index = index_of.get(urn)
             key = urns[index] if index is not None else urn
-            if key not in statuses and status in _STATUSES:
-                statuses[key] = _STATUSES[status]
+            if key not in statuses and status in STATUS_OF:
+                statuses[key] = STATUS_OF[status]
                 place = (region, project_id)
                 places[key] = shared.setdefault(place, place)
         return Baseline(
@@ -377,43 +275,9 @@ class History:
             self.database = Database(self._create_at)
             self._create_at = ""
             self._check_schema(True)
-        database = self.database
-        changed = array("q")
-        with database.transaction():
-            earlier = database.rows("SELECT run_id FROM runs WHERE run_key = ?", (facts.key,))
-            for (old_id,) in earlier:
-                self._delete_run(old_id)
-            run_id = self._insert_run(facts)
-            for (old_id,) in earlier:
-                # A resumed run replaces its partial record; the timeline it wrote stays.
-                database.execute("UPDATE changes SET run_id = ? WHERE run_id = ?", (run_id, old_id))
-                database.execute(
-                    "UPDATE functions SET run_id = ? WHERE run_id = ?", (run_id, old_id)
-                )
-
-            new = 0
-
-            def results() -> Iterator[tuple[Any, ...]]:
-                # Records, not rows: a million are read straight from the journal's JSON.
-                nonlocal new
-                for index, record in records:
-                    status, first_seen, failing_since = _STANDING_KEYS(record)
-                    if not standings.has(index):
-                        new += 1
-                    elif standings.differs(index, status, first_seen, failing_since):
-                        changed.append(index)
-                    yield (run_id, *_RESULT_VALUES(record))
-
-            database.insert_many("results", _RESULT_COLUMNS, results())
-            if new and update_standings:
-                # Functions seen for the first time: their standing and first timeline row
-                # come straight from their results, inside the database.
-                database.execute(_FIRST_CHANGES, (run_id,))
-                database.execute(_FIRST_STANDINGS, (run_id,))
-            if changed and update_standings:
-                if reread is None:
-                    raise ValueError("record() needs reread() when standings changed")
-                self._write_standings(run_id, reread(changed), standings)
+        run_id = record_run(
+            self.database, facts, records, standings, reread, update_standings=update_standings
+        )
         recorded = self.runs_by_id(run_id)
         assert recorded is not None
         return recorded
@@ -426,88 +290,6 @@ class History:
     def runs_by_id(self, run_id: int) -> RecordedRun | None:
         found = self.database.rows(f"SELECT {_RUN_FIELDS} FROM runs WHERE run_id = ?", (run_id,))
         return _recorded(found[0]) if found else None
-
-    def _insert_run(self, facts: RunFacts) -> int:
-        summary = facts.summary
-        by_status = summary.by_status
-        configured = by_status.get(Status.CONFIGURED.value, 0)
-        findings = sum(n for s, n in by_status.items() if is_finding(_STATUSES[s]))
-        values = (
-            facts.key,
-            facts.name,
-            facts.scope.key,
-            facts.scope.label,
-            facts.started_at,
-            facts.finished_at,
-            int(facts.complete),
-            summary.total,
-            configured,
-            findings,
-            compliance(by_status),
-            json.dumps(by_status),
-            json.dumps(facts.settings, sort_keys=True, default=str),
-            facts.tool_version,
-            facts.recorded_at,
-            facts.recorded_from,
-        )
-        placeholders = ", ".join("?" for _ in values)
-        inserted = self.database.rows(
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({placeholders}) RETURNING run_id", values
-        )
-        return int(inserted[0][0])
-
-    def _write_standings(
-        self, run_id: int, rows: Iterable[tuple[int, Row]], standings: Standings
-    ) -> None:
-        """Upsert the standings the run changed, and add a timeline row where a status
-        changed (or a function was first seen)."""
-        upsert = (
-            "INSERT INTO functions (urn, region, project_id, first_seen, verdict, "
-            "failing_since, status, changed_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (urn) DO UPDATE SET first_seen = excluded.first_seen, "
-            "verdict = excluded.verdict, failing_since = excluded.failing_since, "
-            "status = excluded.status, changed_at = excluded.changed_at, "
-            "run_id = excluded.run_id"
-        )
-        timeline = (
-            "INSERT INTO changes (urn, run_id, checked_at, previous_status, status, "
-            "failing_since) VALUES (?, ?, ?, ?, ?, ?)"
-        )
-        functions: list[tuple[Any, ...]] = []
-        changes: list[tuple[Any, ...]] = []
-        for index, row in rows:
-            before = standings.get(index)
-            after = standing_after(before, row, _age(row))
-            when = row.checked_at or after.first_seen
-            verdict = after.verdict.value if after.verdict is not None else None
-            functions.append(
-                (
-                    row.urn,
-                    row.region,
-                    row.project_id,
-                    after.first_seen,
-                    verdict,
-                    after.failing_since,
-                    row.status.value,
-                    when,
-                    run_id,
-                )
-            )
-            if before is None or before.status is not row.status:
-                previous = before.status.value if before is not None else None
-                changes.append(
-                    (row.urn, run_id, when, previous, row.status.value, after.failing_since)
-                )
-            if len(functions) >= 10_000:
-                self._execute_many(upsert, functions)
-                self._execute_many(timeline, changes)
-        self._execute_many(upsert, functions)
-        self._execute_many(timeline, changes)
-
-    def _execute_many(self, statement: str, values: list[tuple[Any, ...]]) -> None:
-        if values:
-            self.database.execute_many(statement, values)
-            values.clear()
 
     # --- reading and pruning ------------------------------------------------------------------
 
@@ -540,14 +322,8 @@ class History:
         with database.transaction():
             query = "SELECT run_id FROM runs WHERE started_at < ?"
             old = [found[0] for found in database.rows(query, (before,))]
-            results = sum(self._delete_run(run_id) for run_id in old)
+            results = sum(delete_run(database, run_id) for run_id in old)
         return Pruned(len(old), results)
-
-    def _delete_run(self, run_id: int) -> int:
-        """Delete one run and its result rows (inside a transaction); return how many rows."""
-        deleted = self.database.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
-        self.database.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-        return int(deleted.rowcount)
 
 
 def _recorded(row: Sequence[Any]) -> RecordedRun:
@@ -565,27 +341,3 @@ def _recorded(row: Sequence[Any]) -> RecordedRun:
         by_status=json.loads(by_status),
         recorded_from=origin,
     )
-
-
-def _age(row: Row) -> Age:
-    return Age(row.first_seen, row.failing_since, row.days_failing)
-
-
-_VERDICT_LIST = ", ".join(f"'{status.value}'" for status in sorted(VERDICTS))
-_CHECKED = "CASE WHEN r.checked_at <> '' THEN r.checked_at ELSE r.first_seen END"
-_UNKNOWN = "NOT EXISTS (SELECT 1 FROM functions f WHERE f.urn = r.urn)"
-_FIRST_CHANGES = (
-    "INSERT INTO changes (urn, run_id, checked_at, previous_status, status, failing_since) "
-    f"SELECT r.urn, r.run_id, {_CHECKED}, NULL, r.status, r.failing_since "
-    f"FROM results r WHERE r.run_id = ? AND {_UNKNOWN}"
-)
-_FIRST_STANDINGS = (
-    "INSERT INTO functions (urn, region, project_id, first_seen, verdict, failing_since, "
-    "status, changed_at, run_id) "
-    "SELECT r.urn, r.region, r.project_id, r.first_seen, "
-    f"CASE WHEN r.status IN ({_VERDICT_LIST}) THEN r.status END, r.failing_since, r.status, "
-    f"{_CHECKED}, r.run_id FROM results r WHERE r.run_id = ? AND {_UNKNOWN} "
-    "ON CONFLICT (urn) DO NOTHING"
-)
-_RESULT_VALUES = itemgetter(*_RESULT_COLUMNS[1:])  # a report record's values, in table order
-_STANDING_KEYS = itemgetter("status", "first_seen", "failing_since")

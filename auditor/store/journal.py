@@ -15,7 +15,7 @@ import json
 import os
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -54,8 +54,8 @@ class Journal:
         self._defer = defer
         self._pending: list[str] = []
         self._failed: OSError | None = None  # a deferred write that failed, raised on next use
-        if resume:
-            _cut_torn_tail(path)
+        # A resumed journal's last line torn by a crash is cut off: one line lost, and said.
+        self.torn_lines = 1 if resume and _cut_torn_tail(path) else 0
         # Unbuffered: lines go to the OS in one write(2) each time, with no buffer to flush.
         self._stream = path.open("ab" if resume else "wb", buffering=0)
         self._position = self._stream.seek(0, os.SEEK_END)
@@ -175,6 +175,55 @@ class JournalReader:
                     except (KeyError, TypeError, ValueError):
                         self.skipped_lines += 1
 
+    def latest_rows(self, urns: Sequence[str], end: int) -> Iterator[tuple[int, Row]]:
+        """`(target index, row)` of each target's last line before offset `end` whose URN is
+        the target's (`urns[i]` is target i's): what a resume takes from an earlier run.
+
+        Each line is decoded once, read from the end back a block at a time (a target
+        journaled again by an earlier resume: its later line wins, and the earlier one is
+        passed over); a block's rows come in file order, so a reader of their new lines in
+        target order seeks forward. Unreadable lines are counted in `skipped_lines`."""
+        self.skipped_lines = 0
+        taken = bytearray(len(urns))
+        with _open(self.path) as stream:
+            body = len(stream.readline())  # the header
+            for lines in _blocks_back(stream, body, end):
+                chosen: list[tuple[int, Row]] = []
+                for line in reversed(lines):
+                    record = _load(line.decode("utf-8", "replace"))
+                    if record is None or ("i" not in record and "resumed_at" not in record):
+                        self.skipped_lines += 1
+                        continue
+                    if "i" not in record:
+                        continue
+                    try:
+                        index, row = int(record["i"]), from_record(record)
+                    except (KeyError, TypeError, ValueError):
+                        self.skipped_lines += 1
+                        continue
+                    if 0 <= index < len(urns) and not taken[index] and row.urn == urns[index]:
+                        taken[index] = 1
+                        chosen.append((index, row))
+                yield from reversed(chosen)
+
+
+def _blocks_back(stream: BinaryIO, start: int, end: int) -> Iterator[list[bytes]]:
+    """The whole lines between offsets `start` and `end` (each a line's start), a block of
+    them at a time from the end back; each block's lines in file order, without newlines."""
+    position, carry = end, b""
+    while position > start:
+        begin = max(start, position - _READ_BUFFER)
+        stream.seek(begin)
+        data = stream.read(position - begin) + carry
+        position = begin
+        carry = b""
+        if position > start:
+            # The block starts inside a line that began before it: that part waits for the rest.
+            cut = data.find(b"\n") + 1 or len(data)
+            carry, data = data[:cut], data[cut:]
+        if data:
+            yield data[:-1].split(b"\n")
+
 
 def _open(path: Path) -> BinaryIO:
     """Open a journal for reading; a missing or unreadable file is an `InputError`."""
@@ -250,15 +299,16 @@ def _load(line: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _cut_torn_tail(path: Path) -> None:
-    """Cut a last line that has no newline (a write torn by a crash) so appends start clean."""
+def _cut_torn_tail(path: Path) -> bool:
+    """Cut a last line that has no newline (a write torn by a crash) so appends start clean;
+    True when there was one."""
     with path.open("rb+") as stream:
         size = stream.seek(0, os.SEEK_END)
         if size == 0:
-            return
+            return False
         stream.seek(size - 1)
         if stream.read(1) == b"\n":
-            return
+            return False
         chunk = 64 * 1024
         position = size
         while position > 0:
@@ -268,6 +318,7 @@ def _cut_torn_tail(path: Path) -> None:
             cut = data.rfind(b"\n")
             if cut >= 0:
                 stream.truncate(start + cut + 1)
-                return
+                return True
             position = start
         stream.truncate(0)
+        return True

@@ -5,7 +5,7 @@ rows.py        the report row of a target and its final answer; the row codec
 summary.py     counts by status, project and region
 baseline.py    an earlier report compared URN by URN (`change`)
 exemptions.py  exemption files: which findings are exempt, expired or unused entries
-review.py      each row counted once as it comes: summary, changes, exemptions, failing
+marking.py     each row counted once as it comes: summary, changes, exemptions, failing
 """
 
 from auditor.verdict.classify import classify

@@ -17,7 +17,7 @@ from operator import attrgetter
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.model import COLUMNS, Change, Row, Status
+from auditor.model import COLUMNS, STATUS_OF, Change, Row, Status
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class ChangeCounter:
         """The row with its `change` set; nothing is counted."""
         return _with_change(row, change_of(self._baseline.statuses.get(row.urn), row.status).value)
 
-    def review(self, index: int, row: Row) -> Row:
+    def add(self, index: int, row: Row) -> Row:
         """`mark`, and count the row as the `index`-th of the run."""
         previous = self._baseline.statuses.get(row.urn)
         change = change_of(previous, row.status)
@@ -155,7 +155,7 @@ def _first(pair: tuple[int, ChangeEntry]) -> int:
 def compare(baseline: Baseline, rows: Sequence[Row]) -> tuple[list[Row], Comparison]:
     """Set each row's `change` against the baseline, and list what changed."""
     counter = ChangeCounter(baseline)
-    marked = [counter.review(index, row) for index, row in enumerate(rows)]
+    marked = [counter.add(index, row) for index, row in enumerate(rows)]
     return marked, counter.finish()
 
 
@@ -197,9 +197,6 @@ def baseline_from(
     )
 
 
-_STATUSES = {status.value: status for status in Status}
-
-
 def _entry(where: str, index: int, record: Any) -> tuple[str, Status, tuple[str, str]]:
     if not isinstance(record, dict):
         raise InputError(f"{where}: results[{index}] is not a report row (not an object)")
@@ -207,13 +204,13 @@ def _entry(where: str, index: int, record: Any) -> tuple[str, Status, tuple[str,
     if not isinstance(urn, str) or not urn:
         raise InputError(f"{where}: results[{index}] has no urn")
     text = record.get("status")
-    status = _STATUSES.get(text) if isinstance(text, str) else None
+    status = STATUS_OF.get(text) if isinstance(text, str) else None
     if status is None:
         if "status" not in record:
             raise InputError(f"{where}: results[{index}] has no status")
         raise InputError(
             f"{where}: results[{index}] has an unknown status "
-            f"(expected one of: {', '.join(_STATUSES)})"
+            f"(expected one of: {', '.join(STATUS_OF)})"
         )
     region, project_id = record.get("region"), record.get("project_id")
     return (

@@ -132,7 +132,7 @@ class ExemptionCounter:
         entry = self._active.first(_names(row))
         return row if entry is None else _exempted(row, entry)
 
-    def review(self, row: Row) -> Row:
+    def add(self, row: Row) -> Row:
         """`mark`, and count what the exemptions did to the row."""
         if row.status is Status.CONFIGURED:
             return row
@@ -148,7 +148,7 @@ class ExemptionCounter:
         return _exempted(row, entry)
 
     def finish(self) -> ExemptionReport:
-        """What the exemptions did to the rows reviewed so far."""
+        """What the exemptions did to the rows added so far."""
         return ExemptionReport(
             source=self._exemptions.source,
             exempt_rows=self._exempt_rows,
@@ -167,7 +167,7 @@ def apply_exemptions(
 ) -> tuple[list[Row], ExemptionReport]:
     """Mark each finding that an exemption in force covers; return the rows and a report."""
     counter = ExemptionCounter(exemptions, today)
-    marked = [counter.review(row) for row in rows]
+    marked = [counter.add(row) for row in rows]
     return marked, counter.finish()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from auditor.model import (
     COLUMNS,
+    STATUS_OF,
     Outcome,
     Probe,
     Row,
@@ -147,7 +148,6 @@ def row_json(row: Row) -> str:
 _NULLABLE = frozenset({"http_status", "memory_size", "tracing_supported", "days_failing"})
 
 
-_STATUSES = {status.value: status for status in Status}
 _INTEGERS = tuple(COLUMNS.index(name) for name in ("attempts", "elapsed_ms", "occurrences"))
 _TEXTS = tuple(i for i, name in enumerate(COLUMNS) if name not in _NULLABLE)
 _STATUS_AT = COLUMNS.index("status")
@@ -162,7 +162,7 @@ def from_record(record: dict[str, Any]) -> Row:
     get = record.get
     values: list[Any] = [get(name) for name in COLUMNS]
     status = values[_STATUS_AT]
-    values[_STATUS_AT] = _STATUSES.get(status) or Status(status)  # ValueError if unknown
+    values[_STATUS_AT] = STATUS_OF.get(status) or Status(status)  # ValueError if unknown
     for at in _INTEGERS:
         value = values[at]
         if type(value) is not int:

@@ -181,6 +181,21 @@ def test_region_names_are_those_of_every_valid_urn() -> None:
     assert Targets.of([MIXED[1]]).region_names() == set()
 
 
+def test_place_is_the_region_and_project_each_urn_names() -> None:
+    targets = Targets.of(MIXED)
+    expected = [
+        (t.parsed.region, t.parsed.project_id) if t.parsed is not None else ("", "") for t in MIXED
+    ]
+    assert [targets.place(i) for i in range(len(MIXED))] == expected
+    assert targets.place(-1) == ("cn-north-4", P)
+    built = Targets()
+    built.add_line(CART, "in.txt:", 1)
+    built.add("not-a-urn", "in.txt:2")
+    built.add(ORDERS, "in.txt:3", problem="listed twice")  # kept as invalid: no place
+    assert [built.place(i) for i in range(3)] == [("ap-southeast-1", Q), ("", ""), ("", "")]
+    assert targets.subset([5, 2]).place(0) == ("eu-west-101", P)
+
+
 def test_urns_is_the_list_itself_not_a_copy() -> None:
     targets = Targets.of(MIXED)
     assert targets.urns is targets.urns

@@ -21,18 +21,11 @@ from auditor.errors import HistoryError
 from auditor.model import Row, Status
 from auditor.source.inputs import from_lines
 from auditor.store.database import is_postgres, shown
-from auditor.store.history import (
-    History,
-    RecordedRun,
-    RunFacts,
-    RunScope,
-    TimelineEntry,
-    input_scope,
-    projects_scope,
-)
+from auditor.store.history import History, TimelineEntry
+from auditor.store.runs import RecordedRun, RunFacts, RunScope, input_scope, projects_scope
 from auditor.store.schema import SCHEMA_VERSION
 from auditor.verdict.age import Standing
-from auditor.verdict.review import Review, RunReview
+from auditor.verdict.marking import Criteria, Marker
 from auditor.verdict.rows import to_record
 from tests.factories import PROJECT, WallClock, make_row
 from tests.test_audit import AK, FakeProber, audit
@@ -82,9 +75,9 @@ def record_run(
     partial run), `rows` replaces the rows given to `record` (to make it fail)."""
     numbers = list(statuses)
     standings = store.standings([urn(n) for n in numbers])
-    reviewing = RunReview(Review(standings=standings), started_at=when)
+    marker = Marker(Criteria(standings=standings), started_at=when)
     indexed = [
-        (i, reviewing.add(i, make_row(n, statuses[n], checked_at=when)))
+        (i, marker.add(i, make_row(n, statuses[n], checked_at=when)))
         for i, n in enumerate(numbers)
         if only is None or i in only
     ]
@@ -96,7 +89,7 @@ def record_run(
         started_at=when,
         finished_at=when,
         complete=complete,
-        summary=reviewing.finish().summary,
+        summary=marker.finish().summary,
         settings=settings or {"rate": 10.0, "formats": ["json"]},
         tool_version="test",
         recorded_at=when,
@@ -274,9 +267,9 @@ def test_a_recorded_run_is_a_baseline_with_statuses_and_places(history_url: str)
         standings = store.standings([eu.urn])
         facts = RunFacts(
             f"{day(1)} eu", "eu", OTHER_SCOPE, day(1), day(1), True,
-            RunReview().finish().summary, {}, "test", day(1),
+            Marker().finish().summary, {}, "test", day(1),
         )  # fmt: skip
-        row = RunReview(Review(standings=standings)).add(0, eu)
+        row = Marker(Criteria(standings=standings)).add(0, eu)
         store.record(facts, as_records([(0, row)]), standings, lambda indices: [(0, row)])
         baseline = store.baseline(run)
         assert baseline.statuses == {urn(0): C, urn(1): M, urn(2): E}
@@ -432,10 +425,10 @@ def test_a_failure_while_standings_are_written_leaves_nothing_either(history_url
 
         def run(name: str, when: str, status: Status) -> tuple[RunFacts, list[tuple[int, Row]]]:
             standings = store.standings([urn(0), urn(1)])
-            reviewing = RunReview(Review(standings=standings), started_at=when)
-            rows = [(i, reviewing.add(i, make_row(i, status, checked_at=when))) for i in range(2)]
+            marker = Marker(Criteria(standings=standings), started_at=when)
+            rows = [(i, marker.add(i, make_row(i, status, checked_at=when))) for i in range(2)]
             facts = RunFacts(
-                f"{when} {name}", name, SCOPE, when, when, True, reviewing.finish().summary, {},
+                f"{when} {name}", name, SCOPE, when, when, True, marker.finish().summary, {},
                 "test", when,
             )  # fmt: skip
             return facts, rows
@@ -490,9 +483,9 @@ def test_no_secret_reaches_the_store(history_url: str, tmp_path: Path) -> None:
     inputs = from_lines(lines, "in.txt")
     scope = input_scope("f" * 64, ["in.txt"], len(lines))
     with open_store(history_url) as store:
-        review = Review(standings=store.standings(inputs.targets.urns))
+        criteria = Criteria(standings=store.standings(inputs.targets.urns))
         result, _ = audit(
-            inputs, settings, FakeProber(WallClock()), review=review,
+            inputs, settings, FakeProber(WallClock()), criteria=criteria,
             history=HistoryPlan(store, scope),
         )  # fmt: skip
         assert result.history_error == ""

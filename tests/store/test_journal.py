@@ -571,3 +571,84 @@ def test_a_deferred_write_that_fails_is_raised_by_the_next_record_and_by_close(
         journal.record(1, make_row(1))
     with pytest.raises(OSError, match="No space left"):
         journal.close()
+
+
+# --- what a resume takes: each target's latest line, read from the end back ----------------
+
+
+def urns_of(count: int) -> list[str]:
+    return [make_row(n).urn for n in range(count)]
+
+
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_latest_rows_take_each_targets_last_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # A small block makes lines straddle blocks, and one line longer than a block.
+    monkeypatch.setattr("auditor.store.journal._READ_BUFFER", block)
+    path = tmp_path / "a.journal.jsonl"
+    with Journal(path, HEADER) as journal:
+        journal.record(1, make_row(1, error_msg="first"))
+        journal.record(0, make_row(0))
+        journal.record(2, make_row(2, error_msg="x" * 300))
+    with Journal(path, HEADER, resume=True) as journal:
+        journal.record(1, make_row(1, error_msg="later"))  # a target journaled again
+        journal.record(3, make_row(0))  # another target's URN: not target 3's row
+        journal.record(9, make_row(9))  # beyond the targets
+    reader = JournalReader(path)
+    taken = list(reader.latest_rows(urns_of(4), path.stat().st_size))
+    assert sorted(taken) == sorted(
+        [
+            (1, make_row(1, error_msg="later")),
+            (0, make_row(0)),
+            (2, make_row(2, error_msg="x" * 300)),
+        ]
+    )
+    assert reader.skipped_lines == 0
+
+
+def test_latest_rows_stop_at_the_end_given(tmp_path: Path) -> None:
+    path = tmp_path / "a.journal.jsonl"
+    with Journal(path, HEADER) as journal:
+        journal.record(0, make_row(0, error_msg="earlier"))
+    with Journal(path, HEADER, resume=True) as journal:
+        end = journal.opened_at
+        journal.record(0, make_row(0, error_msg="this run's"))
+    taken = list(JournalReader(path).latest_rows(urns_of(1), end))
+    assert taken == [(0, make_row(0, error_msg="earlier"))]
+
+
+def test_latest_rows_count_unreadable_lines_and_pass_them_over(tmp_path: Path) -> None:
+    path = tmp_path / "a.journal.jsonl"
+    with Journal(path, HEADER) as journal:
+        journal.record(0, make_row(0))
+    with path.open("ab") as stream:
+        stream.write(b"not json at all \xff\xfe\n")
+        stream.write(b'{"i": 0, "status": "no-such-status"}\n')  # target 0's last line: bad
+        stream.write(b'"a string"\n')
+        stream.write(b'{"neither": "a row nor a marker"}\n')
+        stream.write(b"\n")
+    reader = JournalReader(path)
+    assert list(reader.latest_rows(urns_of(1), path.stat().st_size)) == [(0, make_row(0))]
+    assert reader.skipped_lines == 5
+
+
+def test_latest_rows_of_a_journal_with_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "a.journal.jsonl"
+    with Journal(path, HEADER):
+        pass
+    reader = JournalReader(path)
+    assert list(reader.latest_rows(urns_of(2), path.stat().st_size)) == []
+    assert reader.skipped_lines == 0
+
+
+def test_a_resumed_journal_says_whether_it_cut_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "a.journal.jsonl"
+    with Journal(path, HEADER) as journal:
+        journal.record(0, make_row(0))
+    with Journal(path, HEADER, resume=True) as journal:
+        assert journal.torn_lines == 0
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write('{"i": 1, "urn": "urn:fss:torn')
+    with Journal(path, HEADER, resume=True) as journal:
+        assert journal.torn_lines == 1

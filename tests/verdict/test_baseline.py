@@ -247,7 +247,7 @@ def test_change_counter_in_any_order_compares_as_in_order(seed: int) -> None:
     order = list(enumerate(COUNTED_ROWS))
     random.Random(seed).shuffle(order)
     counter = ChangeCounter(COUNTED_BASE)
-    marked = {index: counter.review(index, row) for index, row in order}
+    marked = {index: counter.add(index, row) for index, row in order}
     comparison = counter.finish()
     expected_rows, expected = compare(COUNTED_BASE, COUNTED_ROWS)
     assert [marked[index] for index in range(len(COUNTED_ROWS))] == expected_rows
@@ -260,15 +260,15 @@ def test_change_counter_in_any_order_compares_as_in_order(seed: int) -> None:
     assert all(e.current is not None for e in comparison.entries[: len(ours)])
 
 
-def test_change_counter_mark_counts_nothing_and_agrees_with_review() -> None:
+def test_change_counter_mark_counts_nothing_and_agrees_with_add() -> None:
     counter = ChangeCounter(COUNTED_BASE)
     marked = [counter.mark(row) for row in COUNTED_ROWS]
     untouched = counter.finish()
     assert untouched.counts["gone"] == len(COUNTED_BASE.statuses)  # no row was counted
     assert sum(untouched.counts.values()) == len(COUNTED_BASE.statuses)
-    reviewed = [counter.review(index, row) for index, row in enumerate(COUNTED_ROWS)]
-    assert marked == reviewed
-    assert [counter.mark(row) for row in COUNTED_ROWS] == reviewed
+    verdict = [counter.add(index, row) for index, row in enumerate(COUNTED_ROWS)]
+    assert marked == verdict
+    assert [counter.mark(row) for row in COUNTED_ROWS] == verdict
     assert counter.finish() == compare(COUNTED_BASE, COUNTED_ROWS)[1]
 
 

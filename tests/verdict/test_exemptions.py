@@ -357,7 +357,7 @@ def test_exemption_counter_in_any_order_reports_as_in_order(seed: int) -> None:
     rows = list(COUNTED_ROWS)
     random.Random(seed).shuffle(rows)
     counter = ExemptionCounter(COUNTED_ENTRIES, TODAY)
-    marked = {row.urn: counter.review(row) for row in rows}
+    marked = {row.urn: counter.add(row) for row in rows}
     report = counter.finish()
     expected_rows, expected = apply_exemptions(COUNTED_ROWS, COUNTED_ENTRIES, TODAY)
     assert [marked[row.urn] for row in COUNTED_ROWS] == expected_rows
@@ -367,17 +367,17 @@ def test_exemption_counter_in_any_order_reports_as_in_order(seed: int) -> None:
     assert [e.number for e in report.unused] == [4, 5]
 
 
-def test_exemption_counter_mark_counts_nothing_and_agrees_with_review() -> None:
+def test_exemption_counter_mark_counts_nothing_and_agrees_with_add() -> None:
     counter = ExemptionCounter(COUNTED_ENTRIES, TODAY)
     marked = [counter.mark(row) for row in COUNTED_ROWS]
     untouched = counter.finish()
     assert untouched.exempt_rows == 0
     assert set(untouched.by_entry.values()) == {0}
     assert [(e.number, n) for e, n in untouched.expired] == [(3, 0)]
-    reviewed = [counter.review(row) for row in COUNTED_ROWS]
-    assert marked == reviewed
-    assert any(row.exempt for row in reviewed)
-    assert [counter.mark(row) for row in COUNTED_ROWS] == reviewed
+    verdict = [counter.add(row) for row in COUNTED_ROWS]
+    assert marked == verdict
+    assert any(row.exempt for row in verdict)
+    assert [counter.mark(row) for row in COUNTED_ROWS] == verdict
     assert counter.finish() == apply_exemptions(COUNTED_ROWS, COUNTED_ENTRIES, TODAY)[1]
 
 

@@ -1,4 +1,4 @@
-"""Finding age in the review (auditor/verdict/review.py): with the history store's standings
+"""Finding age in marking (auditor/verdict/marking.py): with the history store's standings
 each row is marked with `first_seen`, `failing_since` and `days_failing`; `--fail-on-age DAYS`
 lets only findings open that long fail the run (a check that got no verdict still fails when
 `--fail-on` names it); `Summary.aged` counts the findings open longer than 14 days that no
@@ -15,7 +15,7 @@ from auditor.config import DEFAULT_FAIL_ON
 from auditor.model import Row, Status
 from auditor.verdict.age import Age, Standing, Standings
 from auditor.verdict.exemptions import Exemption, Exemptions
-from auditor.verdict.review import Review, RunReview, unmarked, with_age
+from auditor.verdict.marking import Criteria, Marker, unmarked, with_age
 from tests.factories import NOW, make_row
 
 C, M, NF, E = Status.CONFIGURED, Status.MISSING_KEYS, Status.FUNCTION_NOT_FOUND, Status.ERROR
@@ -39,16 +39,16 @@ def standings_of(known: dict[int, Standing], size: int) -> Standings:
     return standings
 
 
-def review(
+def mark_all(
     rows: list[Row],
     known: dict[int, Standing],
     *,
     fail_on: Iterable[Status] = DEFAULT_FAIL_ON,
     fail_on_age: int | None = None,
     exemptions: Exemptions | None = None,
-) -> tuple[list[Row], RunReview]:
-    reviewing = RunReview(
-        Review(
+) -> tuple[list[Row], Marker]:
+    marker = Marker(
+        Criteria(
             standings=standings_of(known, len(rows)),
             fail_on_age=fail_on_age,
             exemptions=exemptions,
@@ -57,7 +57,7 @@ def review(
         fail_on,
         started_at=STARTED,
     )
-    return [reviewing.add(index, row) for index, row in enumerate(rows)], reviewing
+    return [marker.add(index, row) for index, row in enumerate(rows)], marker
 
 
 # --- marking -------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_rows_are_marked_with_their_age_from_the_standings() -> None:
         make_row(5, Status.INVALID_URN, checked_at=""),  # never sent: aged at the run's start
     ]
     known = {2: failing_for(20), 3: failing_for(3), 4: failing_for(5)}
-    marked, reviewing = review(rows, known)
+    marked, marker = mark_all(rows, known)
     ages = [(r.first_seen, r.failing_since, r.days_failing) for r in marked]
     assert ages == [
         (CHECKED, CHECKED, 0),
@@ -85,24 +85,24 @@ def test_rows_are_marked_with_their_age_from_the_standings() -> None:
     ]
     # Only the age columns are touched.
     assert [unmarked(r) for r in marked] == [unmarked(r) for r in rows]
-    assert reviewing.marks is True
-    assert reviewing.finish().summary.total == len(rows)
+    assert marker.marks is True
+    assert marker.finish().summary.total == len(rows)
 
 
 def test_mark_ages_a_row_without_counting_it() -> None:
-    reviewing = RunReview(Review(standings=standings_of({0: failing_for(30)}, 1)))
-    marked = reviewing.mark(0, make_row(0, M))
+    marker = Marker(Criteria(standings=standings_of({0: failing_for(30)}, 1)))
+    marked = marker.mark(0, make_row(0, M))
     assert (marked.failing_since, marked.days_failing) == (days_ago(30), 30)
-    summary = reviewing.finish().summary
+    summary = marker.finish().summary
     assert summary.total == 0 and summary.aged == 0
 
 
 def test_without_standings_rows_get_no_age_and_there_is_no_aged_count() -> None:
-    reviewing = RunReview(Review())
-    row = reviewing.add(0, make_row(0, M))
+    marker = Marker(Criteria())
+    row = marker.add(0, make_row(0, M))
     assert (row.first_seen, row.failing_since, row.days_failing) == ("", "", None)
-    assert reviewing.marks is False
-    summary = reviewing.finish().summary
+    assert marker.marks is False
+    summary = marker.finish().summary
     assert summary.aged is None
     assert "open_over_14_days" not in summary.as_dict()
 
@@ -125,22 +125,22 @@ def test_with_age_and_unmarked_are_inverse_on_the_age_columns() -> None:
 def test_fail_on_age_fails_only_findings_open_at_least_that_long(
     opened_days_ago: float, fails: bool
 ) -> None:
-    _, reviewing = review([make_row(0, M)], {0: failing_for(opened_days_ago)}, fail_on_age=7)
-    assert reviewing.finish().failing == int(fails)
+    _, marker = mark_all([make_row(0, M)], {0: failing_for(opened_days_ago)}, fail_on_age=7)
+    assert marker.finish().failing == int(fails)
 
 
 def test_fail_on_age_and_a_finding_seen_for_the_first_time() -> None:
     # Zero days old: fails with --fail-on-age 0, not with --fail-on-age 1.
-    _, at_zero = review([make_row(0, M)], {}, fail_on_age=0)
-    _, at_one = review([make_row(0, M)], {}, fail_on_age=1)
+    _, at_zero = mark_all([make_row(0, M)], {}, fail_on_age=0)
+    _, at_one = mark_all([make_row(0, M)], {}, fail_on_age=1)
     assert at_zero.finish().failing == 1
     assert at_one.finish().failing == 0
 
 
 def test_without_fail_on_age_every_named_finding_fails_however_young() -> None:
     rows = [make_row(0, M), make_row(1, NF), make_row(2, C)]
-    _, reviewing = review(rows, {})
-    assert reviewing.finish().failing == 2
+    _, marker = mark_all(rows, {})
+    assert marker.finish().failing == 2
 
 
 def test_an_error_that_fail_on_names_still_fails_under_fail_on_age() -> None:
@@ -152,24 +152,24 @@ def test_an_error_that_fail_on_names_still_fails_under_fail_on_age() -> None:
         make_row(4, M),  # an old one: fails
     ]
     known = {1: failing_for(2), 4: failing_for(30)}
-    _, reviewing = review(rows, known, fail_on_age=14)
-    assert reviewing.finish().failing == 4
+    _, marker = mark_all(rows, known, fail_on_age=14)
+    assert marker.finish().failing == 4
 
 
 def test_fail_on_age_only_gates_what_fail_on_names() -> None:
     rows = [make_row(0, E), make_row(1, M), make_row(2, NF)]
     known = {1: failing_for(30), 2: failing_for(30, NF)}
-    _, reviewing = review(rows, known, fail_on={E, NF}, fail_on_age=7)
-    assert reviewing.finish().failing == 2  # the error and the old not-found; not missing_keys
+    _, marker = mark_all(rows, known, fail_on={E, NF}, fail_on_age=7)
+    assert marker.finish().failing == 2  # the error and the old not-found; not missing_keys
 
 
 def test_an_exempt_old_finding_does_not_fail_under_fail_on_age() -> None:
     rows = [make_row(0, M), make_row(1, M)]
     known = {0: failing_for(30), 1: failing_for(30)}
     exempt = Exemptions("exempt.toml", (Exemption(rows[0].urn, "accepted", "", None, 1),))
-    marked, reviewing = review(rows, known, fail_on_age=7, exemptions=exempt)
+    marked, marker = mark_all(rows, known, fail_on_age=7, exemptions=exempt)
     assert [r.exempt for r in marked] == [True, False]
-    assert reviewing.finish().failing == 1
+    assert marker.finish().failing == 1
 
 
 # --- Summary.aged: open longer than 14 days ----------------------------------------------------
@@ -193,9 +193,9 @@ def test_aged_counts_findings_open_longer_than_14_days_only() -> None:
         4: failing_for(40),
         5: failing_for(40),
     }
-    marked, reviewing = review(rows, known)
+    marked, marker = mark_all(rows, known)
     assert [r.days_failing for r in marked] == [14, 14, 15, 40, None, 40, 0]
-    summary = reviewing.finish().summary
+    summary = marker.finish().summary
     assert summary.aged == 2
     assert summary.as_dict()["open_over_14_days"] == 2
 
@@ -210,14 +210,14 @@ def test_exempt_findings_do_not_count_as_aged() -> None:
             Exemption(rows[1].urn, "lapsed", "", date(2024, 1, 1), 2),  # expired: no cover
         ),
     )
-    marked, reviewing = review(rows, known, exemptions=exempt)
+    marked, marker = mark_all(rows, known, exemptions=exempt)
     assert [r.exempt for r in marked] == [True, False, False]
-    assert reviewing.finish().summary.aged == 2
+    assert marker.finish().summary.aged == 2
 
 
 def test_aged_is_zero_not_none_when_the_store_is_used_and_nothing_is_old() -> None:
-    _, reviewing = review([make_row(0, C), make_row(1, M)], {1: failing_for(3)})
-    assert reviewing.finish().summary.aged == 0
+    _, marker = mark_all([make_row(0, C), make_row(1, M)], {1: failing_for(3)})
+    assert marker.finish().summary.aged == 0
 
 
 def test_age_is_counted_to_each_rows_own_check() -> None:
@@ -227,6 +227,6 @@ def test_age_is_counted_to_each_rows_own_check() -> None:
     after = make_row(1, M, checked_at="2024-05-06T07:08:09Z")  # 15 d after
     since = opened.strftime("%Y-%m-%dT%H:%M:%SZ")
     known = {i: Standing(since, M, since, M) for i in (0, 1)}
-    marked, reviewing = review([before, after], known)
+    marked, marker = mark_all([before, after], known)
     assert [r.days_failing for r in marked] == [14, 15]
-    assert reviewing.finish().summary.aged == 1
+    assert marker.finish().summary.aged == 1

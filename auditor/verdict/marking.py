@@ -1,10 +1,10 @@
-"""Review a run's rows as they arrive: the summary counts, the change against a baseline
+"""Criteria a run's rows as they arrive: the summary counts, the change against a baseline
 (`--baseline`), the exemptions (`--exemptions`), the finding age (the history store's
 standings) and the findings that fail the run (`--fail-on`, `--fail-on-age`), all without
 holding the rows.
 
-`RunReview.add` marks and counts a row once, whatever order rows come in; the marked row is
-what the journal keeps and every report shows. `RunReview.mark` marks a row again without
+`Marker.add` marks and counts a row once, whatever order rows come in; the marked row is
+what the journal keeps and every report shows. `Marker.mark` marks a row again without
 counting it (for rows already in memory).
 """
 
@@ -23,7 +23,7 @@ from auditor.verdict.summary import Summary, SummaryCounter
 
 
 @dataclass(frozen=True)
-class Review:
+class Criteria:
     """What to compare a run with and forgive: `--baseline`, `--exemptions` and the day
     exemptions are judged on (today when not given); with the history store, the standings
     of the run's targets before the run (finding age) and `--fail-on-age`."""
@@ -36,8 +36,8 @@ class Review:
 
 
 @dataclass(frozen=True)
-class Reviewed:
-    """What reviewing every row came to."""
+class RunVerdict:
+    """What marker every row came to."""
 
     summary: Summary  # with change counts and the exempt count when they apply
     comparison: Comparison | None
@@ -45,27 +45,27 @@ class Reviewed:
     failing: int  # findings that `--fail-on` names and no exemption covers
 
 
-class RunReview:
+class Marker:
     """Counts, compares and exempts rows one at a time."""
 
     def __init__(
         self,
-        review: Review | None = None,
+        criteria: Criteria | None = None,
         fail_on: Iterable[Status] = (),
         fail_on_changes: Iterable[Change] = (),
         started_at: str = "",
     ) -> None:
-        review = review or Review()
-        self._standings = review.standings
-        self._fail_on_age = review.fail_on_age
+        criteria = criteria or Criteria()
+        self._standings = criteria.standings
+        self._fail_on_age = criteria.fail_on_age
         self._started_at = started_at  # the time of a row never sent (`invalid_urn`)
         self._aged = 0
         self._summary = SummaryCounter()
-        self._changes = ChangeCounter(review.baseline) if review.baseline is not None else None
+        self._changes = ChangeCounter(criteria.baseline) if criteria.baseline is not None else None
         self._exempting = None
-        if review.exemptions is not None:
-            today = review.today or datetime.now().date()
-            self._exempting = ExemptionCounter(review.exemptions, today)
+        if criteria.exemptions is not None:
+            today = criteria.today or datetime.now().date()
+            self._exempting = ExemptionCounter(criteria.exemptions, today)
         self._fail_on = frozenset(fail_on)
         self._fail_on_changes = frozenset(fail_on_changes)
         self._failing_changes = frozenset(change.value for change in self._fail_on_changes)
@@ -94,9 +94,9 @@ class RunReview:
         if self._standings is not None:
             row = self._aged_row(index, row)
         if self._changes is not None:
-            row = self._changes.review(index, row)
+            row = self._changes.add(index, row)
         if self._exempting is not None:
-            row = self._exempting.review(row)
+            row = self._exempting.add(row)
         self._summary.add(row)
         if is_aged(row):
             self._aged += 1
@@ -115,8 +115,8 @@ class RunReview:
         when = row.checked_at or self._started_at
         return with_age(row, age_of(self._standings.get(index), row, when))
 
-    def finish(self) -> Reviewed:
-        """The summary and the review's findings over every row added."""
+    def finish(self) -> RunVerdict:
+        """The summary and what marking them found."""
         comparison = self._changes.finish() if self._changes is not None else None
         exempted = self._exempting.finish() if self._exempting is not None else None
         failing = self._failing
@@ -128,19 +128,19 @@ class RunReview:
             exempt=exempted.exempt_rows if exempted is not None else None,
             aged=self._aged if self._standings is not None else None,
         )
-        return Reviewed(summary, comparison, exempted, failing)
+        return RunVerdict(summary, comparison, exempted, failing)
 
 
-def review_rows(
+def mark_rows(
     rows: Sequence[Row],
-    review: Review,
+    criteria: Criteria,
     fail_on: Iterable[Status] = (),
     fail_on_changes: Iterable[Change] = (),
-) -> tuple[list[Row], Reviewed]:
-    """Every row marked, and what the review found: for rows already in memory."""
-    reviewing = RunReview(review, fail_on, fail_on_changes)
-    marked = [reviewing.add(index, row) for index, row in enumerate(rows)]
-    return marked, reviewing.finish()
+) -> tuple[list[Row], RunVerdict]:
+    """Every row marked, and what marking them found: for rows already in memory."""
+    marker = Marker(criteria, fail_on, fail_on_changes)
+    marked = [marker.add(index, row) for index, row in enumerate(rows)]
+    return marked, marker.finish()
 
 
 _ROW_VALUES = attrgetter(*COLUMNS)
@@ -165,7 +165,7 @@ def with_age(row: Row, age: Age) -> Row:
 
 
 def unmarked(row: Row) -> Row:
-    """The row as the audit produced it, without the marks a review gave it."""
+    """The row as the audit produced it, without the marks marking gave it."""
     values = list(_ROW_VALUES(row))
     values[_MARKS_AT:] = ("", False, "", "", "", None)
     return Row(*values)
