@@ -63,3 +63,31 @@ def test_imports_flow_one_way(module: str, path: Path) -> None:
             }, f"the emulator imports {imported}"
         else:  # audit, cli, schema, __main__: the composers may use every stage ...
             assert other != "emulator" or own in {"cli"}, f"{module} imports the emulator"
+
+
+README = PACKAGE.parent / "README.md"
+PACKAGES = [*STAGES, "fix", "cli", "emulator"]
+
+
+def layout_row(package: str) -> str:
+    """The README's layout table row of `auditor/<package>/`."""
+    prefix = f"| `auditor/{package}/` |"
+    rows = [line for line in README.read_text().splitlines() if line.startswith(prefix)]
+    assert len(rows) == 1, f"README's layout table has {len(rows)} rows for {package}"
+    return rows[0]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_readme_layout_and_the_package_docstring_name_every_module(package: str) -> None:
+    directory = PACKAGE / package
+    names = sorted(p.stem for p in directory.glob("*.py") if p.stem != "__init__")
+    row = layout_row(package)
+    docstring = ast.get_docstring(ast.parse((directory / "__init__.py").read_text())) or ""
+    assert [n for n in names if f"`{n}`" not in row] == [], f"README's row for {package}"
+    assert [n for n in names if f"{n}.py" not in docstring and f"{n}," not in docstring] == []
+
+
+def test_no_module_is_longer_than_the_house_limit() -> None:
+    # STYLE.md: small modules. ~400 lines: a module past it has two jobs.
+    long = {m: n for m, p in modules() if (n := len(p.read_text().splitlines())) > 410}
+    assert long == {}

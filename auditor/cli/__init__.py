@@ -3,6 +3,17 @@
 Each command is a short wrapper in its own module: it builds the real session, client,
 throttles and credentials, hands them to the library, and turns `AuditorError`s into one-line
 messages and exit codes.
+
+parser.py             the argument parser of every command
+console.py            printing, logging and the exit codes
+progress.py           the progress bar on a terminal
+wiring.py             settings, credentials, session, client and throttles from argv and env
+estate.py             `--all-projects` and `[[accounts]]`: projects listed, credentials that
+                      reach each one, `--shard`
+audit_command.py      `auditor audit`        demo_command.py      `auditor demo`
+discover_command.py   `auditor discover`     report_command.py    `auditor report`
+diff_command.py       `auditor diff`         history_command.py   `auditor history`
+fix_command.py        `auditor fix`          emulator_command.py  `auditor emulator`
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ nothing of the package but `auditor.source.urn`, `auditor.errors` and `auditor.s
     stats.py   the `Stats` the server keeps, also served at `GET /_emulator/stats` for a
                measured run in another process
     server.py  the APIs on aiohttp.web (`create_app`, `running_emulator`)
+    child.py   the emulator as a child process on a free port (`start_child`), for tests,
+               benchmarks and `auditor demo`
 
 Everything it serves is a pure function of `Fleet.generate`'s arguments (with an estate,
 `Estate.generate`'s), the `EmulatorConfig`, the UpdateTracing requests it has accepted and the

@@ -5,7 +5,9 @@ rows.py        the report row of a target and its final answer; the row codec
 summary.py     counts by status, project and region
 baseline.py    an earlier report compared URN by URN (`change`)
 exemptions.py  exemption files: which findings are exempt, expired or unused entries
-marking.py     each row counted once as it comes: summary, changes, exemptions, failing
+age.py         finding age: a function's standing before the run and after it (pure)
+marking.py     each row marked (age, change, exemption) and counted once as it comes:
+               `Criteria` in, `Marker` marks and counts, `RunVerdict` out
 """
 
 from auditor.verdict.classify import classify
