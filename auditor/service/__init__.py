@@ -1,7 +1,8 @@
 """Stage 2, asking the API: the only code that speaks HTTP to the cloud, and the credentials.
 
 client.py              `TracingClient`: one tracing GET or ListFunctions page -> a `Probe`
-auth.py                the kinds of `Credentials` (token, per-project tokens, AK/SK, IAM, estate)
+auth.py                the kinds of `Credentials` (token, per-project tokens, AK/SK, IAM, estate),
+                       the `Outgoing` request they authenticate, the `KeyPair` that signs
 credential_sources.py  which credentials a run uses (environment, credentials file)
 expiring.py            `ExpiringCache`: tokens and keys kept until shortly before they expire
 signer.py              AK/SK `SDK-HMAC-SHA256` signing and verification (pure)
@@ -29,6 +30,8 @@ from auditor.service.auth import (
     Credentials,
     CredentialsByProject,
     IamPasswordTokens,
+    KeyPair,
+    Outgoing,
     ProjectTokens,
     StaticToken,
 )
@@ -57,6 +60,8 @@ __all__ = [
     "IamPasswordTokens",
     "Identity",
     "KeyIdentity",
+    "KeyPair",
+    "Outgoing",
     "PasswordIdentity",
     "Project",
     "ProjectSelection",

@@ -31,14 +31,15 @@ from auditor.errors import CredentialsUnavailable, IamError
 from auditor.service.auth import (
     Credentials,
     IamToken,
+    KeyPair,
+    Outgoing,
     ScopedTokens,
     access_key_scope,
     project_scope,
 )
 from auditor.service.expiring import ExpiringCache
-from auditor.service.iam import IamApi, parse_expiry
-from auditor.service.identity import Identity, sign_iam
-from auditor.service.signer import sign
+from auditor.service.iam import IamAnswer, IamApi, parse_expiry
+from auditor.service.identity import DomainTokenIdentity, Identity
 
 MIN_DURATION = 900
 MAX_DURATION = 86_400
@@ -53,6 +54,23 @@ def account_rate_scope(name: str) -> str:
 # -- the two IAM calls ------------------------------------------------------------------------
 
 
+async def _assume_role(
+    api: IamApi, home: Identity, account: Account, path: str, what: str, body: Mapping[str, Any]
+) -> IamAnswer:
+    """POST `body` to `path` as `home`, assuming `account`'s agency: its 201 answer, or
+    `AgencyRefused` when the agency refuses."""
+    return await api.call(
+        "POST",
+        path,
+        home,
+        what=f"{what} of agency {account.agency_name}",
+        body=body,
+        expect=(201,),
+        account=account.name,
+        agency=account.agency_name,
+    )
+
+
 async def fetch_agency_token(
     api: IamApi, home: Identity, account: Account, scope: Mapping[str, Any]
 ) -> IamToken:
@@ -64,16 +82,8 @@ async def fetch_agency_token(
             "scope": dict(scope),
         }
     }
-    answer = await api.call(
-        "POST",
-        "/v3/auth/tokens?nocatalog=true",
-        home,
-        what=f"a token of agency {account.agency_name}",
-        body=body,
-        expect=(201,),
-        account=account.name,
-        agency=account.agency_name,
-    )
+    path = "/v3/auth/tokens?nocatalog=true"
+    answer = await _assume_role(api, home, account, path, "a token", body)
     token = answer.headers.get("X-Subject-Token", "")
     if not token:
         message = "IAM's agency token answer has no X-Subject-Token: check --iam-endpoint"
@@ -95,6 +105,11 @@ class TemporaryKeys:
     security_token: str
     expires_at: datetime
 
+    @property
+    def pair(self) -> KeyPair:
+        """The keys to sign with."""
+        return KeyPair(self.access, self.secret, self.security_token)
+
     def __repr__(self) -> str:
         return f"TemporaryKeys(access={self.access[:4]}****, expires_at={self.expires_at})"
 
@@ -104,20 +119,11 @@ async def fetch_temporary_keys(
 ) -> TemporaryKeys:
     """Temporary keys of `account`'s agency for `duration_seconds` (900 to 86400), asked as
     `home` (signed with our key). `AgencyRefused` when the agency refuses."""
-    if not MIN_DURATION <= duration_seconds <= MAX_DURATION:
-        raise ValueError(f"duration_seconds must be {MIN_DURATION} to {MAX_DURATION}")
+    _check_duration(duration_seconds)
     role = {**account.assume_role(), "duration_seconds": duration_seconds}
     body = {"auth": {"identity": {"methods": ["assume_role"], "assume_role": role}}}
-    answer = await api.call(
-        "POST",
-        "/v3.0/OS-CREDENTIAL/securitytokens",
-        home,
-        what=f"temporary keys of agency {account.agency_name}",
-        body=body,
-        expect=(201,),
-        account=account.name,
-        agency=account.agency_name,
-    )
+    path = "/v3.0/OS-CREDENTIAL/securitytokens"
+    answer = await _assume_role(api, home, account, path, "temporary keys", body)
     credential = answer.data.get("credential")
     if not isinstance(credential, dict):
         raise _unreadable(account, "no credential")
@@ -131,6 +137,11 @@ async def fetch_temporary_keys(
     access, secret, security_token = (str(part) for part in parts)
     api.conceal(secret, security_token)
     return TemporaryKeys(access, secret, security_token, expires)
+
+
+def _check_duration(duration_seconds: int) -> None:
+    if not MIN_DURATION <= duration_seconds <= MAX_DURATION:
+        raise ValueError(f"duration_seconds must be {MIN_DURATION} to {MAX_DURATION}")
 
 
 def _unreadable(account: Account, what: str) -> IamError:
@@ -168,31 +179,23 @@ class AgencyTokens(ScopedTokens):
         )
 
 
-class AgencyTokenIdentity:
+class AgencyTokenIdentity(DomainTokenIdentity):
     """Another account as IAM's listing calls see it: a domain-scoped agency token."""
-
-    signs = False
 
     def __init__(
         self, api: IamApi, home: Identity, account: Account, *, now: Callable[[], datetime]
     ) -> None:
-        async def fetch(_: str) -> IamToken:
+        async def fetch() -> IamToken:
             return await fetch_agency_token(api, home, account, account.domain_scope())
 
-        self._tokens = ExpiringCache(fetch, lambda token: token.expires_at, now=now)
-        self.account = account.name
-        self.domain_id = account.domain_id
-        self.method = f"agency {account.agency_name} of account {account.name} (token)"
-
-    async def headers(
-        self, http_method: str, url: str, base: Mapping[str, str], body: bytes = b""
-    ) -> tuple[dict[str, str], str]:
-        token, generation = await self._tokens.get("domain")
-        return {**base, "X-Auth-Token": token.token}, f"agency:{generation}"
-
-    async def refresh(self, rejected: str) -> bool:
-        _, _, number = rejected.partition(":")
-        return number.isdigit() and self._tokens.drop("domain", int(number))
+        super().__init__(
+            fetch,
+            now=now,
+            method=f"agency {account.agency_name} of account {account.name} (token)",
+            account=account.name,
+            domain_id=account.domain_id,
+            tag="agency",
+        )
 
     def __repr__(self) -> str:
         return f"AgencyTokenIdentity({self.account}, ****)"
@@ -214,8 +217,7 @@ class AgencyKeyring:
         now: Callable[[], datetime],
         duration_seconds: int = DEFAULT_DURATION,
     ) -> None:
-        if not MIN_DURATION <= duration_seconds <= MAX_DURATION:
-            raise ValueError(f"duration_seconds must be {MIN_DURATION} to {MAX_DURATION}")
+        _check_duration(duration_seconds)
 
         async def fetch(_: str) -> TemporaryKeys:
             return await fetch_temporary_keys(api, home, account, duration_seconds)
@@ -255,15 +257,9 @@ class AgencyKeyIdentity:
         self.domain_id = account.domain_id
         self.method = f"agency {account.agency_name} of account {account.name} (temporary keys)"
 
-    async def headers(
-        self, http_method: str, url: str, base: Mapping[str, str], body: bytes = b""
-    ) -> tuple[dict[str, str], str]:
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
         keys, tag = await self._keyring.keys()
-        moment = self._keyring.now()
-        signed = sign_iam(
-            keys.access, keys.secret, keys.security_token, http_method, url, base, body, moment
-        )
-        return signed, tag
+        return keys.pair.sign(out, self._keyring.now()), tag
 
     async def refresh(self, rejected: str) -> bool:
         return self._keyring.drop(rejected)  # new keys are a new access key: worth one try
@@ -290,30 +286,12 @@ class AgencyKeys:
     def rate_scope(self, project_id: str) -> str:
         return account_rate_scope(self._name)
 
-    async def headers(
-        self,
-        project_id: str,
-        http_method: str,
-        url: str,
-        base: Mapping[str, str],
-        body: bytes = b"",
-    ) -> tuple[dict[str, str], str]:
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
         try:
             keys, tag = await self._keyring.keys()
         except IamError as exc:
             raise _unavailable(exc) from None
-        signed = sign(
-            ak=keys.access,
-            sk=keys.secret,
-            method=http_method,
-            url=url,
-            headers=base,
-            body=body,
-            moment=self._keyring.now(),
-            project_id=project_id,
-            security_token=keys.security_token,
-        )
-        return {**base, **signed.headers}, tag
+        return keys.pair.sign(out, self._keyring.now()), tag
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
         return self._keyring.drop(rejected)

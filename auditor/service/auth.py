@@ -11,6 +11,9 @@ Several kinds, one protocol:
 - `CredentialsByProject`: an estate's, each project asking with its own account's credentials
   (another account's are in `auditor.service.agency`).
 
+Each is handed the request to authenticate as an `Outgoing`; the AK/SK kinds (here and in
+`auditor.service.identity` and `auditor.service.agency`) sign it with a `KeyPair`.
+
 Each credential names the *scopes* a failure counts against (`scopes`): a token fails for one
 project, an access key fails for every project at once, and the gateway locks it after five
 failed signatures in a row. The `repr` of a credential never shows the secret.
@@ -24,9 +27,9 @@ from datetime import datetime
 from typing import Protocol
 
 from auditor.errors import CredentialsUnavailable
+from auditor.service import signer
 from auditor.service.expiring import REFRESH_MARGIN as REFRESH_MARGIN
 from auditor.service.expiring import ExpiringCache
-from auditor.service.signer import sign
 
 ACCESS_KEY_SCOPE = "access key"
 
@@ -48,6 +51,62 @@ def is_access_key_scope(scope: str) -> bool:
     return scope == ACCESS_KEY_SCOPE or scope.startswith(f"{ACCESS_KEY_SCOPE} of account ")
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class Outgoing:
+    """A request about to be sent, as a credential sees it to authenticate it: `base` is its
+    headers so far, and `project_id` the project it is about ("" for IAM's calls, which name
+    none). Its `repr` leaves out the body: an UpdateTracing body holds the tracing SK."""
+
+    method: str
+    url: str
+    base: Mapping[str, str]
+    body: bytes = b""
+    project_id: str = ""
+
+    def __repr__(self) -> str:
+        return f"Outgoing({self.method} {self.url}, {len(self.body)} bytes)"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class KeyPair:
+    """An access key and its secret key, with the security token of temporary keys: what an
+    AK/SK signature is made with. Its `repr` shows the start of the access key, no more."""
+
+    access_key: str
+    secret_key: str
+    security_token: str | None = None
+
+    @property
+    def method(self) -> str:
+        """A human name of signing with these keys (never the secret)."""
+        return "AK/SK signature" + (" with security token" if self.security_token else "")
+
+    @property
+    def shown(self) -> str:
+        """All a `repr` may show of the keys."""
+        return f"access_key={self.access_key[:4]}****, secret_key=****"
+
+    def sign(self, out: Outgoing, moment: datetime) -> dict[str, str]:
+        """`out.base` plus the headers that sign `out` at `moment` (`SDK-HMAC-SHA256`, see
+        `auditor.service.signer`): `X-Project-Id` when it names a project, and a security token
+        added before signing, and so signed, as the official SDKs do."""
+        signed = signer.sign(
+            ak=self.access_key,
+            sk=self.secret_key,
+            method=out.method,
+            url=out.url,
+            headers=out.base,
+            body=out.body,
+            moment=moment,
+            project_id=out.project_id or None,
+            security_token=self.security_token or None,
+        )
+        return {**out.base, **signed.headers}
+
+    def __repr__(self) -> str:
+        return f"KeyPair({self.shown})"
+
+
 class Credentials(Protocol):
     """Supplies the authentication headers for one request, and fresh ones on refusal."""
 
@@ -61,17 +120,10 @@ class Credentials(Protocol):
         """Whose rate limit a request in `project_id` counts against: the gateway limits per
         user, so one token, access key or IAM user is one scope across its projects."""
 
-    async def headers(
-        self,
-        project_id: str,
-        http_method: str,
-        url: str,
-        base: Mapping[str, str],
-        body: bytes = b"",
-    ) -> tuple[dict[str, str], str]:
-        """Headers (with `base`) that authenticate the request (a signature covers `body`), and
-        an opaque version tag of
-        the credential used. Raises `CredentialsUnavailable` when there is none to use."""
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        """Headers (with `out.base`) that authenticate `out` (a signature covers its body), and
+        an opaque version tag of the credential used. Raises `CredentialsUnavailable` when
+        there is none to use."""
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
         """The credential tagged `rejected` was refused: get a fresh one. True if a retry with
@@ -92,15 +144,8 @@ class StaticToken:
     def rate_scope(self, project_id: str) -> str:
         return "token"
 
-    async def headers(
-        self,
-        project_id: str,
-        http_method: str,
-        url: str,
-        base: Mapping[str, str],
-        body: bytes = b"",
-    ) -> tuple[dict[str, str], str]:
-        return {**base, "X-Auth-Token": self._token}, "static"
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        return {**out.base, "X-Auth-Token": self._token}, "static"
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
         return False
@@ -130,20 +175,13 @@ class ProjectTokens:
             return f"token of project {project_id}"
         return self._fallback.rate_scope(project_id)
 
-    async def headers(
-        self,
-        project_id: str,
-        http_method: str,
-        url: str,
-        base: Mapping[str, str],
-        body: bytes = b"",
-    ) -> tuple[dict[str, str], str]:
-        token = self._tokens.get(project_id)
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        token = self._tokens.get(out.project_id)
         if token is not None:
-            return {**base, "X-Auth-Token": token}, "file"
+            return {**out.base, "X-Auth-Token": token}, "file"
         if self._fallback is None:
-            raise CredentialsUnavailable(f"no token for project {project_id} in {self._source}")
-        return await self._fallback.headers(project_id, http_method, url, base, body)
+            raise CredentialsUnavailable(f"no token for project {out.project_id} in {self._source}")
+        return await self._fallback.headers(out)
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
         if project_id in self._tokens or self._fallback is None:
@@ -157,19 +195,10 @@ class ProjectTokens:
 class AkSkCredentials:
     """Access key and secret key: each request signed anew (`SDK-HMAC-SHA256`)."""
 
-    def __init__(
-        self,
-        access_key: str,
-        secret_key: str,
-        security_token: str | None = None,
-        *,
-        now: Callable[[], datetime],
-    ) -> None:
-        self._ak = access_key
-        self._sk = secret_key
-        self._security_token = security_token or None
+    def __init__(self, keys: KeyPair, *, now: Callable[[], datetime]) -> None:
+        self._keys = keys
         self._now = now
-        self.method = "AK/SK signature" + (" with security token" if security_token else "")
+        self.method = keys.method
 
     def scopes(self, project_id: str) -> tuple[str, ...]:
         # A bad key fails in every project, and the gateway locks it after five failed
@@ -179,26 +208,8 @@ class AkSkCredentials:
     def rate_scope(self, project_id: str) -> str:
         return ACCESS_KEY_SCOPE
 
-    async def headers(
-        self,
-        project_id: str,
-        http_method: str,
-        url: str,
-        base: Mapping[str, str],
-        body: bytes = b"",
-    ) -> tuple[dict[str, str], str]:
-        signed = sign(
-            ak=self._ak,
-            sk=self._sk,
-            method=http_method,
-            url=url,
-            headers=base,
-            body=body,
-            moment=self._now(),
-            project_id=project_id,
-            security_token=self._security_token,
-        )
-        return {**base, **signed.headers}, "aksk"
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        return self._keys.sign(out, self._now()), "aksk"
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
         # Every request is signed afresh anyway; signing again with the same key and clock
@@ -207,7 +218,7 @@ class AkSkCredentials:
         return False
 
     def __repr__(self) -> str:
-        return f"AkSkCredentials(access_key={self._ak[:4]}****, secret_key=****)"
+        return f"AkSkCredentials({self._keys.shown})"
 
 
 class CredentialsByProject:
@@ -233,15 +244,8 @@ class CredentialsByProject:
     def rate_scope(self, project_id: str) -> str:
         return self._for(project_id).rate_scope(project_id)
 
-    async def headers(
-        self,
-        project_id: str,
-        http_method: str,
-        url: str,
-        base: Mapping[str, str],
-        body: bytes = b"",
-    ) -> tuple[dict[str, str], str]:
-        return await self._for(project_id).headers(project_id, http_method, url, base, body)
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        return await self._for(out.project_id).headers(out)
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
         return await self._for(project_id).refresh(project_id, rejected)
@@ -295,16 +299,9 @@ class ScopedTokens:
     def rate_scope(self, project_id: str) -> str:
         return self._rate_scope
 
-    async def headers(
-        self,
-        project_id: str,
-        http_method: str,
-        url: str,
-        base: Mapping[str, str],
-        body: bytes = b"",
-    ) -> tuple[dict[str, str], str]:
-        token, generation = await self._tokens.get(project_id)
-        return {**base, "X-Auth-Token": token.token}, f"{self._tag}:{generation}"
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        token, generation = await self._tokens.get(out.project_id)
+        return {**out.base, "X-Auth-Token": token.token}, f"{self._tag}:{generation}"
 
     async def refresh(self, project_id: str, rejected: str) -> bool:
         prefix, _, number = rejected.partition(":")

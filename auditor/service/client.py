@@ -22,7 +22,7 @@ from yarl import URL
 from auditor.config import DEFAULT_ENDPOINT
 from auditor.errors import CredentialsUnavailable
 from auditor.model import ErrorKind, Probe
-from auditor.service.auth import Credentials
+from auditor.service.auth import Credentials, Outgoing
 from auditor.source.urn import FunctionUrn
 
 _MAX_BODY = 64 * 1024
@@ -137,27 +137,16 @@ class TracingClient:
         self, project_id: str, url: str, limit: int, *, method: str = "GET", body: bytes = b""
     ) -> tuple[Probe, bytes]:
         """One signed request: the probe, and the body (up to `limit` bytes) of any answer."""
+        out = Outgoing(method, url, _BASE_HEADERS, body, project_id)
         try:
-            headers, credential = await self._credentials.headers(
-                project_id, method, url, _BASE_HEADERS, body
-            )
+            headers, credential = await self._credentials.headers(out)
         except CredentialsUnavailable as exc:
             return Probe(None, ErrorKind.CREDENTIALS, error_msg=str(exc)[:MAX_MESSAGE]), b""
         started = time.perf_counter()
         try:
-            # No redirects: aiohttp would carry X-Auth-Token to whatever host a 3xx names, and
-            # that host's answer is not FunctionGraph's. A 3xx is reported as unexpected.
-            async with self._session.request(
-                method,
-                URL(url, encoded=True),
-                headers=headers,
-                data=body or None,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                body = await read_capped(response, limit)
-                probe = _probe_from_answer(response, body, _elapsed_ms(started), credential)
-                return probe, body
+            response, answer = await exchange(self._session, out, headers, self._timeout, limit)
+            probe = _probe_from_answer(response, answer, _elapsed_ms(started), credential)
+            return probe, answer
         except TimeoutError:
             message = f"no answer within {self._timeout_s:g} s"
             return Probe(
@@ -199,6 +188,29 @@ class TracingClient:
         )
         probe, body = await self._fetch(project_id, url, LIST_MAX_BODY)
         return probe, body if probe.http_status == 200 else b""
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    out: Outgoing,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+    limit: int,
+) -> tuple[aiohttp.ClientResponse, bytes]:
+    """Send `out` once with `headers` (its authenticated headers): the answer (its status and
+    headers), and its body read up to `limit` bytes. Raises `TimeoutError`, `aiohttp.ClientError`
+    or `OSError` when there is no answer."""
+    # No redirects: aiohttp would carry X-Auth-Token to whatever host a 3xx names, and that
+    # host's answer is not the API's. A 3xx is the caller's to report as unexpected.
+    async with session.request(
+        out.method,
+        URL(out.url, encoded=True),
+        headers=headers,
+        data=out.body or None,
+        timeout=timeout,
+        allow_redirects=False,
+    ) as response:
+        return response, await read_capped(response, limit)
 
 
 async def read_capped(response: aiohttp.ClientResponse, limit: int = _MAX_BODY) -> bytes:

@@ -33,6 +33,7 @@ from auditor.service.auth import (
     AkSkCredentials,
     Credentials,
     IamPasswordTokens,
+    KeyPair,
     ProjectTokens,
     StaticToken,
 )
@@ -126,11 +127,12 @@ def _from_environment(env: Mapping[str, str], settings: Settings) -> CredentialS
             absent = "HUAWEICLOUD_SDK_SK" if ak else "HUAWEICLOUD_SDK_AK"
             raise UsageError(f"AK/SK credentials need {absent} as well")
         security = env.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip() or None
-        credentials = AkSkCredentials(ak, sk, security, now=utc_now)
+        keys = KeyPair(ak, sk, security)
+        credentials = AkSkCredentials(keys, now=utc_now)
         # The official SDK's name for the account id of global services' calls: when set, IAM
         # is not asked for it.
         domain_id = env.get("HUAWEICLOUD_SDK_DOMAIN_ID", "").strip()
-        signer = KeyIdentity(ak, sk, security, now=utc_now, domain_id=domain_id)
+        signer = KeyIdentity(keys, now=utc_now, domain_id=domain_id)
         return CredentialSource(
             credentials.method, lambda session, regions: credentials, lambda session: signer
         )

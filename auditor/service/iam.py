@@ -23,14 +23,14 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
-from yarl import URL
 
 from auditor.config import DEFAULT_IAM_ENDPOINT
 from auditor.errors import AgencyRefused, CredentialsUnavailable, IamError
-from auditor.service.auth import IamToken
+from auditor.service.auth import IamToken, Outgoing
 from auditor.service.client import (
     MAX_MESSAGE,
     describe_exception,
+    exchange,
     parse_retry_after,
     read_capped,
 )
@@ -221,15 +221,15 @@ class IamApi:
         base = dict(_BASE_HEADERS)
         if identity.signs and domain:
             base["X-Domain-Id"] = await self.domain_id(identity)
-        url = self.endpoint + path
         data = json.dumps(body).encode() if body is not None else b""
+        out = Outgoing(method, self.endpoint + path, base, data)
         renewed = False
         attempt = 0
         while True:
             attempt += 1
-            headers, tag = await identity.headers(method, url, base, data)
+            headers, tag = await identity.headers(out)
             self.conceal(*_credentials_in(headers))
-            reply = await self._send(method, url, headers, data)
+            reply = await self._send(out, headers)
             self.conceal(*_credentials_in(reply.headers))
             if reply.status in expect:
                 return IamAnswer(reply.status, reply.headers, self._json(reply, what, whose))
@@ -247,20 +247,11 @@ class IamApi:
             said = self._blot(said)
             raise _refusal(reply.status, code, said, what, whose, agency, attempt)
 
-    async def _send(self, method: str, url: str, headers: Mapping[str, str], data: bytes) -> _Reply:
+    async def _send(self, out: Outgoing, headers: Mapping[str, str]) -> _Reply:
         try:
-            # No redirects: aiohttp would carry the token to whatever host a 3xx names.
-            async with self._session.request(
-                method,
-                URL(url, encoded=True),
-                headers=headers,
-                data=data or None,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await read_capped(response, IAM_MAX_BODY)
-                # A copy that stays case-insensitive: `x-subject-token` is `X-Subject-Token`.
-                return _Reply(response.status, CIMultiDict(response.headers), raw)
+            response, raw = await exchange(self._session, out, headers, self._timeout, IAM_MAX_BODY)
+            # A copy that stays case-insensitive: `x-subject-token` is `X-Subject-Token`.
+            return _Reply(response.status, CIMultiDict(response.headers), raw)
         except TimeoutError:
             problem = (
                 f"IAM at {self.endpoint} did not answer within {self._timeout_s:g} s: check "

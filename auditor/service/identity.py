@@ -17,13 +17,12 @@ Another account's identities (an agency's token or temporary keys) live in
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
-from auditor.service.auth import IamToken
+from auditor.service.auth import IamToken, KeyPair, Outgoing
 from auditor.service.expiring import ExpiringCache
-from auditor.service.signer import sign
 
 
 class Identity(Protocol):
@@ -42,11 +41,10 @@ class Identity(Protocol):
     """The id of the account the identity acts in; "" until known. Signing identities learn it
     from `GET /v3/auth/domains` (`auditor.service.iam.IamApi.domain_id`)."""
 
-    async def headers(
-        self, http_method: str, url: str, base: Mapping[str, str], body: bytes = b""
-    ) -> tuple[dict[str, str], str]:
-        """Headers (with `base`) that authenticate the call (a signature covers `body`), and an
-        opaque version tag of the credential used. Raises `IamError` when none can be had."""
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        """Headers (with `out.base`) that authenticate the call `out` (which names no project;
+        a signature covers its body), and an opaque version tag of the credential used. Raises
+        `IamError` when none can be had."""
 
     async def refresh(self, rejected: str) -> bool:
         """The credential tagged `rejected` was refused (401): get a fresh one. True if one
@@ -64,10 +62,8 @@ class TokenIdentity:
         self.account = account
         self.domain_id = domain_id
 
-    async def headers(
-        self, http_method: str, url: str, base: Mapping[str, str], body: bytes = b""
-    ) -> tuple[dict[str, str], str]:
-        return {**base, "X-Auth-Token": self._token}, "static"
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        return {**out.base, "X-Auth-Token": self._token}, "static"
 
     async def refresh(self, rejected: str) -> bool:
         return False  # a given token cannot be renewed
@@ -80,36 +76,61 @@ DomainTokenFetcher = Callable[[], Awaitable[IamToken]]
 """Fetches a domain-scoped token (`IamClient.fetch_domain`); raises `IamError` when refused."""
 
 
-class PasswordIdentity:
-    """A domain-scoped token from the username and password: fetched when first needed,
-    renewed before it expires or when IAM refuses it; a refusal of the password itself is
-    remembered, so a wrong password is tried once and the user is not locked."""
+class DomainTokenIdentity:
+    """A domain-scoped token: fetched when first needed (however many calls wait for it),
+    renewed before it expires or when IAM refuses it; a lasting refusal is remembered, and IAM
+    is not asked again.
 
-    method = "IAM password (HUAWEICLOUD_USERNAME)"
+    The shape of the password's identity (`PasswordIdentity`) and of an agency's token
+    (`auditor.service.agency.AgencyTokenIdentity`): they differ in how the token is fetched,
+    in their name and account, and in the tag of their tokens.
+    """
+
     signs = False
 
     def __init__(
-        self, fetch: DomainTokenFetcher, *, now: Callable[[], datetime], account: str = ""
+        self,
+        fetch: DomainTokenFetcher,
+        *,
+        now: Callable[[], datetime],
+        method: str,
+        account: str,
+        domain_id: str,
+        tag: str,
     ) -> None:
         async def fetch_for(_: str) -> IamToken:
             return await fetch()
 
         self._tokens = ExpiringCache(fetch_for, lambda token: token.expires_at, now=now)
+        self.method = method
         self.account = account
-        self.domain_id = ""
+        self.domain_id = domain_id
+        self._tag = tag
 
-    async def headers(
-        self, http_method: str, url: str, base: Mapping[str, str], body: bytes = b""
-    ) -> tuple[dict[str, str], str]:
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
         token, generation = await self._tokens.get("domain")
-        return {**base, "X-Auth-Token": token.token}, f"domain:{generation}"
+        return {**out.base, "X-Auth-Token": token.token}, f"{self._tag}:{generation}"
 
     async def refresh(self, rejected: str) -> bool:
         _, _, number = rejected.partition(":")
         return number.isdigit() and self._tokens.drop("domain", int(number))
 
     def __repr__(self) -> str:
-        return "PasswordIdentity(****)"
+        return f"{type(self).__name__}(****)"
+
+
+class PasswordIdentity(DomainTokenIdentity):
+    """A domain-scoped token from the username and password; a refusal of the password itself
+    is remembered, so a wrong password is tried once and the user is not locked."""
+
+    method = "IAM password (HUAWEICLOUD_USERNAME)"
+
+    def __init__(
+        self, fetch: DomainTokenFetcher, *, now: Callable[[], datetime], account: str = ""
+    ) -> None:
+        super().__init__(
+            fetch, now=now, method=self.method, account=account, domain_id="", tag="domain"
+        )
 
 
 class KeyIdentity:
@@ -120,29 +141,20 @@ class KeyIdentity:
 
     def __init__(
         self,
-        access_key: str,
-        secret_key: str,
-        security_token: str | None = None,
+        keys: KeyPair,
         *,
         now: Callable[[], datetime],
         domain_id: str = "",
         account: str = "",
     ) -> None:
-        self._ak = access_key
-        self._sk = secret_key
-        self._security_token = security_token or None
+        self._keys = keys
         self._now = now
         self.domain_id = domain_id
         self.account = account
-        self.method = "AK/SK signature" + (" with security token" if security_token else "")
+        self.method = keys.method
 
-    async def headers(
-        self, http_method: str, url: str, base: Mapping[str, str], body: bytes = b""
-    ) -> tuple[dict[str, str], str]:
-        signed = sign_iam(
-            self._ak, self._sk, self._security_token, http_method, url, base, body, self._now()
-        )
-        return signed, "aksk"
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        return self._keys.sign(out, self._now()), "aksk"
 
     async def refresh(self, rejected: str) -> bool:
         # Signing again with the same key cannot cure a refusal, and would spend one of the
@@ -150,30 +162,4 @@ class KeyIdentity:
         return False
 
     def __repr__(self) -> str:
-        return f"KeyIdentity(access_key={self._ak[:4]}****, secret_key=****)"
-
-
-def sign_iam(
-    ak: str,
-    sk: str,
-    security_token: str | None,
-    http_method: str,
-    url: str,
-    base: Mapping[str, str],
-    body: bytes,
-    moment: datetime,
-) -> dict[str, str]:
-    """`base` plus the signature headers of an IAM call. IAM calls name no project, so no
-    `X-Project-Id`; a security token is added before signing, and so signed, as the official
-    SDKs do."""
-    signed = sign(
-        ak=ak,
-        sk=sk,
-        method=http_method,
-        url=url,
-        headers=base,
-        body=body,
-        moment=moment,
-        security_token=security_token,
-    )
-    return {**base, **signed.headers}
+        return f"KeyIdentity({self._keys.shown})"

@@ -21,7 +21,7 @@ from auditor.model import Probe, ProjectScope
 from auditor.send.discovery import Discoverer
 from auditor.send.retry import RetryPolicy
 from auditor.send.throttle import Throttles
-from auditor.service.auth import StaticToken, project_scope
+from auditor.service.auth import Outgoing, StaticToken, project_scope
 from auditor.service.client import TracingClient
 from auditor.source.listing import (
     MAX_ITEMS,
@@ -186,15 +186,8 @@ class RefreshableToken(StaticToken):
         super().__init__(token)
         self.refreshes: list[str] = []
 
-    async def headers(
-        self,
-        project_id: str,
-        http_method: str,
-        url: str,
-        base: Mapping[str, str],
-        body: bytes = b"",
-    ) -> tuple[dict[str, str], str]:
-        headers, _ = await super().headers(project_id, http_method, url, base, body)
+    async def headers(self, out: Outgoing) -> tuple[dict[str, str], str]:
+        headers, _ = await super().headers(out)
         return headers, f"v{len(self.refreshes)}"
 
     async def refresh(self, project_id: str, rejected: str) -> bool:

@@ -28,7 +28,14 @@ from auditor.service.agency import (
     fetch_temporary_keys,
     reach_account,
 )
-from auditor.service.auth import REFRESH_MARGIN, IamToken, access_key_scope, project_scope
+from auditor.service.auth import (
+    REFRESH_MARGIN,
+    IamToken,
+    KeyPair,
+    Outgoing,
+    access_key_scope,
+    project_scope,
+)
 from auditor.service.client import TracingClient
 from auditor.service.iam import IamApi
 from auditor.service.identity import Identity, KeyIdentity, PasswordIdentity, TokenIdentity
@@ -111,6 +118,11 @@ def signed_by(sent: Sent, sk: str, host: str = IAM_HOST) -> bool:
 # --- agency tokens (token and password credentials) ----------------------------------------
 
 
+def fg_get(project_id: str) -> Outgoing:
+    """A FunctionGraph request in `project_id`, as the client asks credentials to sign it."""
+    return Outgoing("GET", "https://fg/x", {}, project_id=project_id)
+
+
 def test_a_token_lists_another_account_with_a_domain_scoped_agency_token() -> None:
     def setup(fake: aioresponses) -> None:
         fake.post(TOKENS, **agency_token(1))
@@ -172,10 +184,10 @@ def test_agency_tokens_for_functiongraph_one_per_project_renewed_before_expiry()
         assert credentials.scopes(PROJECT_A) == (project_scope(PROJECT_A),)
         seen = []
         for project in (PROJECT_A, PROJECT_A, PROJECT_B):
-            headers, tag = await credentials.headers(project, "GET", "https://fg/x", {})
+            headers, tag = await credentials.headers(fg_get(project))
             seen.append((headers["X-Auth-Token"], tag))
         clock.now = NOW + timedelta(days=1) - REFRESH_MARGIN
-        headers, tag = await credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+        headers, tag = await credentials.headers(fg_get(PROJECT_A))
         seen.append((headers["X-Auth-Token"], tag))
         return seen
 
@@ -200,9 +212,9 @@ def test_a_refused_agency_token_is_renewed_once() -> None:
         credentials = reach_account(
             api, TokenIdentity(HOME_TOKEN), ACME, now=WallClock()
         ).credentials
-        first, tag = await credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+        first, tag = await credentials.headers(fg_get(PROJECT_A))
         assert await credentials.refresh(PROJECT_A, tag) is True
-        second, _ = await credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+        second, _ = await credentials.headers(fg_get(PROJECT_A))
         return [first["X-Auth-Token"], second["X-Auth-Token"]]
 
     tokens, _ = with_iam(setup, work)
@@ -268,9 +280,9 @@ def test_a_throttled_agency_token_is_asked_again_later() -> None:
             api, TokenIdentity(HOME_TOKEN), ACME, now=WallClock()
         ).credentials
         with pytest.raises(CredentialsUnavailable) as info:
-            await credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+            await credentials.headers(fg_get(PROJECT_A))
         assert not info.value.lasting
-        headers, _ = await credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+        headers, _ = await credentials.headers(fg_get(PROJECT_A))
         return headers["X-Auth-Token"]
 
     token, _ = with_iam(setup, work)
@@ -296,7 +308,7 @@ def test_an_agency_token_answer_without_the_token_is_an_error() -> None:
 
 
 def home_keys(domain_id: str = HOME_DOMAIN, clock: WallClock | None = None) -> KeyIdentity:
-    return KeyIdentity(HOME_AK, HOME_SK, now=clock or WallClock(), domain_id=domain_id)
+    return KeyIdentity(KeyPair(HOME_AK, HOME_SK), now=clock or WallClock(), domain_id=domain_id)
 
 
 def test_access_keys_list_another_account_with_temporary_keys() -> None:
@@ -429,13 +441,13 @@ def test_temporary_keys_are_shared_and_renewed_before_they_expire() -> None:
         await list_projects(api, access.identity)
         seen = []
         for project in (PROJECT_A, PROJECT_B):
-            headers, tag = await access.credentials.headers(project, "GET", "https://fg/x", {})
+            headers, tag = await access.credentials.headers(fg_get(project))
             seen.append((headers["X-Security-Token"], tag))
         clock.now = NOW + timedelta(hours=1) - REFRESH_MARGIN - timedelta(seconds=1)
-        headers, tag = await access.credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+        headers, tag = await access.credentials.headers(fg_get(PROJECT_A))
         seen.append((headers["X-Security-Token"], tag))
         clock.now += timedelta(seconds=1)
-        headers, tag = await access.credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+        headers, tag = await access.credentials.headers(fg_get(PROJECT_A))
         seen.append((headers["X-Security-Token"], tag))
         return seen
 
@@ -458,7 +470,7 @@ def test_refused_temporary_keys_are_agency_refused_for_the_listing_and_auth_fail
         with pytest.raises(AgencyRefused, match="account acme-prod: agency auditor refused"):
             await list_projects(api, access.identity)
         with pytest.raises(CredentialsUnavailable) as info:
-            await access.credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+            await access.credentials.headers(fg_get(PROJECT_A))
         return info.value
 
     unavailable, sent = with_iam(setup, work)
@@ -587,7 +599,7 @@ def test_the_subject_token_header_is_read_whatever_its_case() -> None:
 
     async def work(api: IamApi, session: aiohttp.ClientSession) -> str:
         credentials = reach_account(api, TokenIdentity(HOME_TOKEN), ACME, now=WallClock())
-        headers, _ = await credentials.credentials.headers(PROJECT_A, "GET", "https://fg/x", {})
+        headers, _ = await credentials.credentials.headers(fg_get(PROJECT_A))
         return headers["X-Auth-Token"]
 
     token, _ = with_iam(setup, work)

@@ -17,6 +17,8 @@ from auditor.service.auth import (
     CredentialsByProject,
     IamPasswordTokens,
     IamToken,
+    KeyPair,
+    Outgoing,
     ProjectTokens,
     StaticToken,
     project_scope,
@@ -39,8 +41,13 @@ SK = "sk-very-secret-0123456789abcdefghij"
 SECURITY_TOKEN = "sts-security-token-secret-0003"
 
 
+def get_in(project_id: str) -> Outgoing:
+    """The tracing GET of `URL`, as the client asks credentials to authenticate it."""
+    return Outgoing("GET", URL, BASE, project_id=project_id)
+
+
 def headers_of(credentials: Credentials, project: str = PROJECT_A) -> tuple[dict[str, str], str]:
-    return asyncio.run(credentials.headers(project, "GET", URL, BASE))
+    return asyncio.run(credentials.headers(get_in(project)))
 
 
 class CountingFetcher:
@@ -82,7 +89,7 @@ def test_static_token_headers_keep_the_base_and_add_the_token() -> None:
 
 def test_static_token_does_not_change_the_base_mapping() -> None:
     base = dict(BASE)
-    asyncio.run(StaticToken(TOKEN).headers(PROJECT_A, "GET", URL, base))
+    asyncio.run(StaticToken(TOKEN).headers(Outgoing("GET", URL, base, project_id=PROJECT_A)))
     assert base == BASE
 
 
@@ -129,7 +136,7 @@ def test_project_tokens_without_fallback_refuse_an_unlisted_project() -> None:
 
 
 def test_project_tokens_scopes_follow_whoever_supplies_the_credential() -> None:
-    aksk = AkSkCredentials(AK, SK, now=WallClock())
+    aksk = AkSkCredentials(KeyPair(AK, SK), now=WallClock())
     credentials = ProjectTokens({PROJECT_A: FILE_TOKEN}, aksk, "creds.toml")
     assert credentials.scopes(PROJECT_A) == (project_scope(PROJECT_A),)
     assert credentials.scopes(PROJECT_B) == (project_scope(PROJECT_B), ACCESS_KEY_SCOPE)
@@ -138,7 +145,9 @@ def test_project_tokens_scopes_follow_whoever_supplies_the_credential() -> None:
 
 
 def test_project_tokens_refresh_only_through_the_fallback() -> None:
-    aksk = ProjectTokens({PROJECT_A: FILE_TOKEN}, AkSkCredentials(AK, SK, now=WallClock()), "f")
+    aksk = ProjectTokens(
+        {PROJECT_A: FILE_TOKEN}, AkSkCredentials(KeyPair(AK, SK), now=WallClock()), "f"
+    )
     assert asyncio.run(aksk.refresh(PROJECT_A, "file")) is False  # a file token cannot renew
     # AK/SK never retries: the same key and clock cannot pass where they just failed.
     assert asyncio.run(aksk.refresh(PROJECT_B, "aksk")) is False
@@ -163,7 +172,7 @@ def test_project_tokens_method_names_the_file_and_fallback_but_no_secret() -> No
 
 
 def test_aksk_headers_verify_for_the_same_url() -> None:
-    credentials = AkSkCredentials(AK, SK, now=WallClock())
+    credentials = AkSkCredentials(KeyPair(AK, SK), now=WallClock())
     headers, tag = headers_of(credentials)
     assert tag == "aksk"
     assert headers["Content-Type"] == "application/json"  # the base is kept, and signed
@@ -187,7 +196,7 @@ def test_aksk_headers_verify_for_the_same_url() -> None:
 
 def test_aksk_signs_with_the_clock_it_is_given() -> None:
     clock = WallClock()
-    credentials = AkSkCredentials(AK, SK, now=clock)
+    credentials = AkSkCredentials(KeyPair(AK, SK), now=clock)
     first, _ = headers_of(credentials)
     clock.now = NOW + timedelta(seconds=61)
     second, _ = headers_of(credentials)
@@ -196,7 +205,7 @@ def test_aksk_signs_with_the_clock_it_is_given() -> None:
 
 
 def test_aksk_sends_and_signs_the_security_token() -> None:
-    credentials = AkSkCredentials(AK, SK, SECURITY_TOKEN, now=WallClock())
+    credentials = AkSkCredentials(KeyPair(AK, SK, SECURITY_TOKEN), now=WallClock())
     headers, _ = headers_of(credentials, PROJECT_B)
     assert headers["X-Security-Token"] == SECURITY_TOKEN
     assert headers["X-Project-Id"] == PROJECT_B
@@ -209,27 +218,45 @@ def test_aksk_sends_and_signs_the_security_token() -> None:
 
 def test_aksk_without_security_token_sends_none() -> None:
     for given in (None, ""):
-        credentials = AkSkCredentials(AK, SK, given, now=WallClock())
+        credentials = AkSkCredentials(KeyPair(AK, SK, given), now=WallClock())
         headers, _ = headers_of(credentials)
         assert "X-Security-Token" not in headers
         assert "security token" not in credentials.method
 
 
 def test_aksk_scopes_include_the_access_key_and_refresh_is_never_worth_a_retry() -> None:
-    credentials = AkSkCredentials(AK, SK, now=WallClock())
+    credentials = AkSkCredentials(KeyPair(AK, SK), now=WallClock())
     assert credentials.scopes(PROJECT_A) == (project_scope(PROJECT_A), ACCESS_KEY_SCOPE)
     assert credentials.scopes(PROJECT_B) == (project_scope(PROJECT_B), ACCESS_KEY_SCOPE)
     assert asyncio.run(credentials.refresh(PROJECT_A, "aksk")) is False
 
 
 def test_aksk_repr_and_method_hide_the_secret_key_and_security_token() -> None:
-    credentials = AkSkCredentials(AK, SK, SECURITY_TOKEN, now=WallClock())
+    credentials = AkSkCredentials(KeyPair(AK, SK, SECURITY_TOKEN), now=WallClock())
     for text in (repr(credentials), str(credentials), credentials.method):
         assert SK not in text
         assert SK[:8] not in text
         assert SECURITY_TOKEN not in text
         assert AK not in text  # only a prefix of the access key is shown
     assert repr(credentials).startswith("AkSkCredentials(access_key=HPUA****")
+
+
+def test_a_key_pair_shows_only_the_start_of_its_access_key() -> None:
+    keys = KeyPair(AK, SK, SECURITY_TOKEN)
+    for text in (repr(keys), str(keys), keys.shown, keys.method):
+        for secret in (SK, SK[:8], SECURITY_TOKEN, AK):
+            assert secret not in text
+    assert repr(keys) == "KeyPair(access_key=HPUA****, secret_key=****)"
+    assert keys.method == "AK/SK signature with security token"
+    assert KeyPair(AK, SK, "").method == "AK/SK signature"  # an empty token is none
+
+
+def test_an_outgoing_request_never_shows_its_body() -> None:
+    body = b'{"tracing_ak": "AK", "tracing_sk": "' + SK.encode() + b'"}'
+    out = Outgoing("PUT", URL, BASE, body, project_id=PROJECT_A)
+    for text in (repr(out), str(out)):
+        assert SK not in text
+    assert repr(out) == f"Outgoing(PUT {URL}, {len(body)} bytes)"
 
 
 # --- IamPasswordTokens ---------------------------------------------------------------------
@@ -241,10 +268,10 @@ def test_iam_headers_carry_the_fetched_token_and_a_generation_tag() -> None:
     credentials = IamPasswordTokens(fetcher, now=clock)
 
     async def main() -> None:
-        headers, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        headers, tag = await credentials.headers(get_in(PROJECT_A))
         assert headers == {**BASE, "X-Auth-Token": "iam-token-0123-1"}
         assert tag == "iam:1"
-        other, other_tag = await credentials.headers(PROJECT_B, "GET", URL, BASE)
+        other, other_tag = await credentials.headers(get_in(PROJECT_B))
         assert other["X-Auth-Token"] == "iam-token-fedc-1"  # a token per project
         assert other_tag == "iam:1"
 
@@ -260,7 +287,7 @@ def test_iam_fetches_once_per_project_however_many_workers_wait() -> None:
 
     async def main() -> list[tuple[dict[str, str], str]]:
         calls = [
-            credentials.headers(project, "GET", URL, BASE)
+            credentials.headers(get_in(project))
             for _ in range(50)
             for project in (PROJECT_A, PROJECT_B)
         ]
@@ -279,18 +306,18 @@ def test_iam_token_is_cached_until_five_minutes_before_expiry() -> None:
     credentials = IamPasswordTokens(fetcher, now=clock)
 
     async def main() -> None:
-        _, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        _, tag = await credentials.headers(get_in(PROJECT_A))
         assert tag == "iam:1"
         expires = NOW + timedelta(hours=1)
         clock.now = expires - REFRESH_MARGIN - timedelta(seconds=1)
-        headers, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        headers, tag = await credentials.headers(get_in(PROJECT_A))
         assert (headers["X-Auth-Token"], tag) == ("iam-token-0123-1", "iam:1")
         assert fetcher.calls[PROJECT_A] == 1
         clock.now = expires - REFRESH_MARGIN  # inside the margin: fetched anew
-        headers, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        headers, tag = await credentials.headers(get_in(PROJECT_A))
         assert (headers["X-Auth-Token"], tag) == ("iam-token-0123-2", "iam:2")
         assert fetcher.calls[PROJECT_A] == 2
-        headers, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        headers, tag = await credentials.headers(get_in(PROJECT_A))
         assert (headers["X-Auth-Token"], tag) == ("iam-token-0123-2", "iam:2")
 
     asyncio.run(main())
@@ -304,15 +331,15 @@ def test_iam_refresh_with_the_current_tag_drops_the_token() -> None:
     credentials = IamPasswordTokens(fetcher, now=clock)
 
     async def main() -> None:
-        _, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        _, tag = await credentials.headers(get_in(PROJECT_A))
         assert await credentials.refresh(PROJECT_A, tag) is True
-        headers, new_tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        headers, new_tag = await credentials.headers(get_in(PROJECT_A))
         assert headers["X-Auth-Token"] == "iam-token-0123-2"
         assert new_tag == "iam:2" != tag
         # Project B's token is untouched by A's refresh.
-        await credentials.headers(PROJECT_B, "GET", URL, BASE)
+        await credentials.headers(get_in(PROJECT_B))
         assert await credentials.refresh(PROJECT_A, new_tag) is True
-        await credentials.headers(PROJECT_B, "GET", URL, BASE)
+        await credentials.headers(get_in(PROJECT_B))
 
     asyncio.run(main())
     assert fetcher.calls == {PROJECT_A: 2, PROJECT_B: 1}
@@ -324,12 +351,12 @@ def test_iam_refresh_with_an_old_tag_does_not_fetch_again() -> None:
     credentials = IamPasswordTokens(fetcher, now=clock)
 
     async def main() -> None:
-        _, old = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        _, old = await credentials.headers(get_in(PROJECT_A))
         assert await credentials.refresh(PROJECT_A, old) is True
-        _, current = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        _, current = await credentials.headers(get_in(PROJECT_A))
         # Another worker was refused with the old token: a fresh one exists already.
         assert await credentials.refresh(PROJECT_A, old) is True
-        headers, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        headers, tag = await credentials.headers(get_in(PROJECT_A))
         assert tag == current == "iam:2"
         assert headers["X-Auth-Token"] == "iam-token-0123-2"
 
@@ -343,11 +370,11 @@ def test_iam_many_refusals_of_one_token_fetch_one_new_token() -> None:
     credentials = IamPasswordTokens(fetcher, now=clock)
 
     async def main() -> set[str]:
-        _, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        _, tag = await credentials.headers(get_in(PROJECT_A))
 
         async def refused_worker() -> str:
             await credentials.refresh(PROJECT_A, tag)
-            headers, _ = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+            headers, _ = await credentials.headers(get_in(PROJECT_A))
             return headers["X-Auth-Token"]
 
         return set(await asyncio.gather(*(refused_worker() for _ in range(30))))
@@ -363,13 +390,13 @@ def test_iam_refusal_is_remembered_and_iam_is_not_asked_again() -> None:
 
     async def main() -> None:
         with pytest.raises(CredentialsUnavailable, match=PROJECT_B):
-            await credentials.headers(PROJECT_B, "GET", URL, BASE)
+            await credentials.headers(get_in(PROJECT_B))
         assert await credentials.refresh(PROJECT_B, "iam:0") is False
         for _ in range(5):
             with pytest.raises(CredentialsUnavailable, match="wrong password"):
-                await credentials.headers(PROJECT_B, "GET", URL, BASE)
+                await credentials.headers(get_in(PROJECT_B))
         # Project A is not affected.
-        headers, _ = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        headers, _ = await credentials.headers(get_in(PROJECT_A))
         assert headers["X-Auth-Token"] == "iam-token-0123-1"
 
     asyncio.run(main())
@@ -382,7 +409,7 @@ def test_iam_refusal_with_concurrent_waiters_asks_iam_once() -> None:
     credentials = IamPasswordTokens(fetcher, now=clock)
 
     async def main() -> list[object]:
-        calls = [credentials.headers(PROJECT_B, "GET", URL, BASE) for _ in range(50)]
+        calls = [credentials.headers(get_in(PROJECT_B)) for _ in range(50)]
         return await asyncio.gather(*calls, return_exceptions=True)
 
     outcomes = asyncio.run(main())
@@ -413,9 +440,9 @@ def test_a_refresh_with_a_tag_of_another_kind_does_not_drop_the_token() -> None:
     credentials = IamPasswordTokens(fetcher, now=clock)
 
     async def main() -> None:
-        await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        await credentials.headers(get_in(PROJECT_A))
         assert await credentials.refresh(PROJECT_A, "static") is True
-        _, tag = await credentials.headers(PROJECT_A, "GET", URL, BASE)
+        _, tag = await credentials.headers(get_in(PROJECT_A))
         assert tag == "iam:1"
 
     asyncio.run(main())
@@ -427,14 +454,14 @@ def test_a_refresh_with_a_tag_of_another_kind_does_not_drop_the_token() -> None:
 
 def test_credentials_by_project_ask_with_the_accounts_credentials() -> None:
     clock = WallClock()
-    theirs = AkSkCredentials(AK, SK, SECURITY_TOKEN, now=clock)
+    theirs = AkSkCredentials(KeyPair(AK, SK, SECURITY_TOKEN), now=clock)
     ours = StaticToken(TOKEN)
     estate = CredentialsByProject({PROJECT_B: theirs}, ours)
 
     async def main() -> None:
-        headers, tag = await estate.headers(PROJECT_A, "GET", URL, BASE)
+        headers, tag = await estate.headers(get_in(PROJECT_A))
         assert (headers["X-Auth-Token"], tag) == (TOKEN, "static")
-        headers, tag = await estate.headers(PROJECT_B, "GET", URL, BASE)
+        headers, tag = await estate.headers(get_in(PROJECT_B))
         assert headers["X-Security-Token"] == SECURITY_TOKEN
         assert tag == "aksk"
         assert await estate.refresh(PROJECT_B, "aksk") is False

@@ -18,7 +18,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from auditor.model import ErrorKind, Probe
-from auditor.service.auth import StaticToken
+from auditor.service.auth import Outgoing, StaticToken
 from auditor.service.client import (
     DEFAULT_ENDPOINT,
     TracingClient,
@@ -186,7 +186,9 @@ def test_static_token_repr_hides_the_token() -> None:
     assert TOKEN not in repr(credentials)
     assert TOKEN not in str(credentials)
     assert TOKEN not in credentials.method
-    headers, tag = asyncio.run(credentials.headers(PROJECT, "GET", REAL_URL, {"A": "b"}))
+    headers, tag = asyncio.run(
+        credentials.headers(Outgoing("GET", REAL_URL, {"A": "b"}, project_id=PROJECT))
+    )
     assert headers == {"A": "b", "X-Auth-Token": TOKEN}
     assert TOKEN not in tag
 

@@ -23,6 +23,7 @@ from auditor.service.auth import (
     Credentials,
     IamPasswordTokens,
     IamToken,
+    Outgoing,
     ProjectTokens,
     StaticToken,
 )
@@ -58,6 +59,11 @@ IAM_ANSWER: dict[str, Any] = {
 }
 
 
+def get_in(project_id: str) -> Outgoing:
+    """A ListFunctions GET, as the client asks credentials to authenticate it."""
+    return Outgoing("GET", URL_A, BASE, project_id=project_id)
+
+
 def built(source: CredentialSource, regions: Mapping[str, str] | None = None) -> Credentials:
     """Build the credentials with a real (unused) aiohttp session."""
 
@@ -89,7 +95,7 @@ def test_token_from_the_environment() -> None:
     assert source.method == StaticToken.method
     credentials = built(source)
     assert isinstance(credentials, StaticToken)
-    headers, _ = asyncio.run(credentials.headers(PROJECT_A, "GET", URL_A, BASE))
+    headers, _ = asyncio.run(credentials.headers(get_in(PROJECT_A)))
     assert headers["X-Auth-Token"] == TOKEN
 
 
@@ -103,7 +109,7 @@ def test_aksk_wins_over_password() -> None:
     credentials = built(source)
     assert isinstance(credentials, AkSkCredentials)
     assert source.method == "AK/SK signature"
-    headers, _ = asyncio.run(credentials.headers(PROJECT_A, "GET", URL_A, BASE))
+    headers, _ = asyncio.run(credentials.headers(get_in(PROJECT_A)))
     assert headers["Authorization"].startswith(f"SDK-HMAC-SHA256 Access={AK},")
     assert "X-Security-Token" not in headers
 
@@ -112,7 +118,7 @@ def test_aksk_with_a_security_token() -> None:
     env = {**AKSK_ENV, "HUAWEICLOUD_SDK_SECURITY_TOKEN": "sts-secret"}
     source = choose_credentials(env, Settings())
     credentials = built(source)
-    headers, _ = asyncio.run(credentials.headers(PROJECT_A, "GET", URL_A, BASE))
+    headers, _ = asyncio.run(credentials.headers(get_in(PROJECT_A)))
     assert headers["X-Security-Token"] == "sts-secret"
     assert "security token" in source.method
     assert "sts-secret" not in source.method
@@ -134,8 +140,8 @@ def test_file_wins_over_everything_and_falls_back(tmp_path: Path) -> None:
     assert isinstance(credentials, ProjectTokens)
 
     async def main() -> tuple[str, str]:
-        a, _ = await credentials.headers(PROJECT_A, "GET", URL_A, BASE)
-        b, _ = await credentials.headers(PROJECT_B, "GET", URL_A, BASE)
+        a, _ = await credentials.headers(get_in(PROJECT_A))
+        b, _ = await credentials.headers(get_in(PROJECT_B))
         return a["X-Auth-Token"], b["X-Auth-Token"]
 
     assert asyncio.run(main()) == (FILE_TOKEN, TOKEN)
@@ -302,8 +308,8 @@ def test_password_tokens_come_from_the_iam_endpoint_of_the_project_region() -> N
             async with aiohttp.ClientSession() as session:
                 credentials = source.build(session, regions)
                 assert isinstance(credentials, IamPasswordTokens)
-                a, _ = await credentials.headers(PROJECT_A, "GET", URL_A, BASE)
-                b, _ = await credentials.headers(PROJECT_B, "GET", URL_A, BASE)
+                a, _ = await credentials.headers(get_in(PROJECT_A))
+                b, _ = await credentials.headers(get_in(PROJECT_B))
                 return {"a": a["X-Auth-Token"], "b": b["X-Auth-Token"]}
 
         tokens = asyncio.run(main())
@@ -344,7 +350,7 @@ def test_password_tokens_default_to_the_global_iam() -> None:
         async def main() -> None:
             async with aiohttp.ClientSession() as session:
                 credentials = source.build(session, {PROJECT_A: "cn-north-4"})
-                await credentials.headers(PROJECT_A, "GET", URL_A, BASE)
+                await credentials.headers(get_in(PROJECT_A))
 
         asyncio.run(main())
     ((method, url),) = fake.requests
@@ -360,8 +366,8 @@ def test_file_with_password_fallback_asks_iam_only_for_unlisted_projects(tmp_pat
         async def main() -> tuple[str, str]:
             async with aiohttp.ClientSession() as session:
                 credentials = source.build(session, {PROJECT_A: "r", PROJECT_B: "r"})
-                a, _ = await credentials.headers(PROJECT_A, "GET", URL_A, BASE)
-                b, _ = await credentials.headers(PROJECT_B, "GET", URL_A, BASE)
+                a, _ = await credentials.headers(get_in(PROJECT_A))
+                b, _ = await credentials.headers(get_in(PROJECT_B))
                 return a["X-Auth-Token"], b["X-Auth-Token"]
 
         assert asyncio.run(main()) == (FILE_TOKEN, "MIIiam-token-secret")

@@ -14,7 +14,7 @@ import pytest
 from aioresponses import aioresponses
 
 from auditor.errors import AgencyRefused, IamError
-from auditor.service.auth import IamToken
+from auditor.service.auth import IamToken, KeyPair
 from auditor.service.iam import RETRY_DELAY, IamAnswer, IamApi, IamClient, iam_error
 from auditor.service.identity import Identity, KeyIdentity, PasswordIdentity, TokenIdentity
 from auditor.service.signer import verify
@@ -88,7 +88,7 @@ def test_a_token_call_carries_the_token_and_returns_the_json() -> None:
 
 
 def test_a_signed_call_learns_the_account_id_once_and_carries_it_signed() -> None:
-    identity = KeyIdentity(AK, SK, now=WallClock())
+    identity = KeyIdentity(KeyPair(AK, SK), now=WallClock())
 
     def setup(fake: aioresponses) -> None:
         fake.get(DOMAINS, payload={"domains": [{"id": DOMAIN_ID, "name": "acme"}]})
@@ -112,7 +112,7 @@ def test_a_signed_call_learns_the_account_id_once_and_carries_it_signed() -> Non
 
 
 def test_a_known_account_id_is_not_asked_for() -> None:
-    identity = KeyIdentity(AK, SK, now=WallClock(), domain_id=DOMAIN_ID)
+    identity = KeyIdentity(KeyPair(AK, SK), now=WallClock(), domain_id=DOMAIN_ID)
     _, fake, _ = run(
         lambda fake: fake.get(PROJECTS, payload={"projects": []}), projects_as(identity)
     )
@@ -124,7 +124,7 @@ def test_a_known_account_id_is_not_asked_for() -> None:
     "payload", [{"domains": []}, {"domains": [{"name": "acme"}]}, {"other": 1}]
 )
 def test_a_list_of_domains_without_an_id_is_an_error(payload: dict[str, Any]) -> None:
-    identity = KeyIdentity(AK, SK, now=WallClock())
+    identity = KeyIdentity(KeyPair(AK, SK), now=WallClock())
     outcome, _, _ = run(lambda fake: fake.get(DOMAINS, payload=payload), projects_as(identity))
     assert "names no account" in failure(outcome)
 

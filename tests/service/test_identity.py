@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from auditor.errors import IamError
-from auditor.service.auth import IamToken
+from auditor.service.auth import IamToken, KeyPair, Outgoing
 from auditor.service.identity import KeyIdentity, PasswordIdentity, TokenIdentity
 from auditor.service.signer import parse_authorization, verify
 from tests.factories import NOW, WallClock
@@ -16,6 +16,7 @@ from tests.factories import NOW, WallClock
 HOST = "iam.myhuaweicloud.com"
 URL = f"https://{HOST}/v3/auth/projects"
 BASE = {"Content-Type": "application/json;charset=utf8", "X-Domain-Id": "d" * 32}
+LISTING = Outgoing("GET", URL, BASE)  # an IAM call names no project
 TOKEN = "MIItoken-identity-secret-0001"
 AK = "HPUAIDENTITYACCESSKEY01"
 SK = "sk-identity-secret-0123456789abcdef"
@@ -39,7 +40,7 @@ class DomainTokens:
 
 def test_a_token_identity_sends_the_token_and_cannot_renew_it() -> None:
     identity = TokenIdentity(TOKEN)
-    headers, tag = asyncio.run(identity.headers("GET", URL, BASE))
+    headers, tag = asyncio.run(identity.headers(LISTING))
     assert headers == {**BASE, "X-Auth-Token": TOKEN}
     assert not identity.signs
     assert identity.account == ""
@@ -52,14 +53,14 @@ def test_a_password_identity_fetches_one_domain_token_and_renews_it() -> None:
     identity = PasswordIdentity(fetch, now=clock)
 
     async def main() -> None:
-        answers = await asyncio.gather(*(identity.headers("GET", URL, BASE) for _ in range(20)))
+        answers = await asyncio.gather(*(identity.headers(LISTING) for _ in range(20)))
         assert {h["X-Auth-Token"] for h, _ in answers} == {"MIIdomain-token-1"}
         assert {tag for _, tag in answers} == {"domain:1"}
         assert await identity.refresh("domain:1") is True  # IAM said 401: renew it
-        headers, tag = await identity.headers("GET", URL, BASE)
+        headers, tag = await identity.headers(LISTING)
         assert (headers["X-Auth-Token"], tag) == ("MIIdomain-token-2", "domain:2")
         clock.now = NOW + timedelta(hours=24)  # expired: renewed before use
-        headers, _ = await identity.headers("GET", URL, BASE)
+        headers, _ = await identity.headers(LISTING)
         assert headers["X-Auth-Token"] == "MIIdomain-token-3"
 
     asyncio.run(main())
@@ -74,7 +75,7 @@ def test_a_refused_password_is_tried_once() -> None:
     async def main() -> None:
         for _ in range(3):
             with pytest.raises(IamError, match="HTTP 401"):
-                await identity.headers("GET", URL, BASE)
+                await identity.headers(LISTING)
         assert await identity.refresh("domain:0") is False
 
     asyncio.run(main())
@@ -82,8 +83,8 @@ def test_a_refused_password_is_tried_once() -> None:
 
 
 def test_a_key_identity_signs_every_header_it_is_given_and_no_project() -> None:
-    identity = KeyIdentity(AK, SK, now=WallClock())
-    headers, tag = asyncio.run(identity.headers("GET", URL, BASE))
+    identity = KeyIdentity(KeyPair(AK, SK), now=WallClock())
+    headers, tag = asyncio.run(identity.headers(LISTING))
     assert tag == "aksk"
     assert identity.signs
     assert "X-Project-Id" not in headers
@@ -99,8 +100,8 @@ def test_a_key_identity_signs_every_header_it_is_given_and_no_project() -> None:
 
 
 def test_a_key_identity_with_a_security_token_sends_it_signed() -> None:
-    identity = KeyIdentity(AK, SK, SECURITY_TOKEN, now=WallClock(), domain_id="d" * 32)
-    headers, _ = asyncio.run(identity.headers("POST", URL, BASE, b'{"a": 1}'))
+    identity = KeyIdentity(KeyPair(AK, SK, SECURITY_TOKEN), now=WallClock(), domain_id="d" * 32)
+    headers, _ = asyncio.run(identity.headers(Outgoing("POST", URL, BASE, b'{"a": 1}')))
     assert headers["X-Security-Token"] == SECURITY_TOKEN
     authorization = parse_authorization(headers["Authorization"])
     assert authorization is not None
@@ -115,8 +116,12 @@ def test_a_key_identity_with_a_security_token_sends_it_signed() -> None:
 def test_identities_never_show_a_secret() -> None:
     clock = WallClock()
     password = PasswordIdentity(DomainTokens(clock), now=clock)
-    asyncio.run(password.headers("GET", URL, BASE))
-    identities = [TokenIdentity(TOKEN), password, KeyIdentity(AK, SK, SECURITY_TOKEN, now=clock)]
+    asyncio.run(password.headers(LISTING))
+    identities = [
+        TokenIdentity(TOKEN),
+        password,
+        KeyIdentity(KeyPair(AK, SK, SECURITY_TOKEN), now=clock),
+    ]
     for identity in identities:
         for text in (repr(identity), str(identity), identity.method):
             for secret in (TOKEN, "MIIdomain-token", SK, SECURITY_TOKEN, AK):

@@ -14,6 +14,7 @@ from aioresponses import aioresponses
 from auditor.config import Settings
 from auditor.errors import IamError
 from auditor.model import ProjectScope
+from auditor.service.auth import KeyPair
 from auditor.service.credential_sources import choose_credentials
 from auditor.service.iam import IamApi
 from auditor.service.identity import KeyIdentity, TokenIdentity
@@ -197,7 +198,7 @@ def test_a_listed_project_without_domain_or_enabled_is_read_leniently() -> None:
 
 
 def test_access_keys_list_with_the_account_id_found_first() -> None:
-    identity = KeyIdentity(AK, SK, now=WallClock())
+    identity = KeyIdentity(KeyPair(AK, SK), now=WallClock())
 
     def setup(fake: aioresponses) -> None:
         fake.get(f"{IAM}/v3/auth/domains", payload={"domains": [{"id": DOMAIN_ID, "name": "a"}]})

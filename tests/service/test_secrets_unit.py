@@ -25,7 +25,7 @@ from auditor.report.json_render import render_json
 from auditor.report.tables import ReportDocument, summarize
 from auditor.report.xlsx_render import render_xlsx
 from auditor.service.agency import Account, TemporaryKeys, fetch_temporary_keys, reach_account
-from auditor.service.auth import IamToken, StaticToken
+from auditor.service.auth import IamToken, KeyPair, StaticToken
 from auditor.service.client import TracingClient
 from auditor.service.iam import IamAnswer, IamApi
 from auditor.service.identity import KeyIdentity, TokenIdentity
@@ -201,7 +201,9 @@ def _estate_run() -> list[str]:
                 api = IamApi(session, endpoint=IAM, retries=0, sleep=Sleeps())
                 acme = Account("auditor", domain_name="acme")
                 beta = Account("auditor", domain_id="b" * 32, name="beta")
-                home_keys = KeyIdentity("HOMEAK", HOME_SK, now=WallClock(), domain_id="a" * 32)
+                home_keys = KeyIdentity(
+                    KeyPair("HOMEAK", HOME_SK), now=WallClock(), domain_id="a" * 32
+                )
                 by_token = reach_account(api, TokenIdentity(HOME_TOKEN), acme, now=WallClock())
                 by_keys = reach_account(api, home_keys, beta, now=WallClock())
                 found = [
