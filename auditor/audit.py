@@ -48,6 +48,20 @@ class HistoryPlan:
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    """What a run is asked to do besides auditing its targets: check each project's
+    credentials first (`preflight`), continue an earlier run's journal over the same inputs
+    (`resume`), mark rows against a baseline, exemptions and standings (`criteria`), add facts
+    such as `discovery` to the report's `run` (`run_facts`), and be recorded (`history`)."""
+
+    preflight: bool = False
+    resume: JournalReader | None = None
+    criteria: Criteria | None = None
+    run_facts: Mapping[str, Any] = field(default_factory=dict)
+    history: HistoryPlan | None = None
+
+
+@dataclass(frozen=True)
 class AuditResult:
     """What a finished (or interrupted) audit produced."""
 
@@ -76,28 +90,23 @@ async def run_audit(
     inputs: InputSet,
     settings: Settings,
     runner: Runner,
+    options: RunOptions = RunOptions(),  # frozen: one shared default is safe
     *,
     name: str,
     credential_method: str,
     on_row: Callable[[Row], None] | None = None,
     stop: asyncio.Event | None = None,
-    resume: JournalReader | None = None,
-    preflight: bool = False,
-    criteria: Criteria | None = None,
-    run_facts: Mapping[str, Any] | None = None,
-    history: HistoryPlan | None = None,
 ) -> AuditResult:
     """Audit every target, journaling each row as it comes, then write the reports.
 
     The run keeps counts, never rows: each row is journaled and counted (summary, changes,
     exemptions, failing findings) as it arrives, and the reports read the rows back from the
-    journal in target order. With `resume` (the journal of an earlier run over the same
-    inputs), targets the journal already has are not asked again; the journal is continued.
-    `criteria` compare the rows with a baseline, applies exemptions and ages findings from the
-    history store's standings; `run_facts` (e.g. `discovery`) are added to the report's `run`.
-    With `history`, the run is recorded in the store once its reports are written; a store
-    that fails then leaves the reports standing and says how to import them later.
+    journal in target order. With `options.resume`, targets the earlier journal already has
+    are not asked again; the journal is continued. With `options.history`, the run is
+    recorded in the store once its reports are written; a store that fails then leaves the
+    reports standing and says how to import them later.
     """
+    resume, criteria, history = options.resume, options.criteria, options.history
     targets = inputs.targets
     started = runner.now()
     offsets = array("q", [-1]) * len(targets)  # each target's journal line; -1: none yet
@@ -142,7 +151,7 @@ async def run_audit(
                 "rows_reused": reused,
                 "lines_skipped": resume.skipped_lines + journal.torn_lines,
             }
-        if preflight:
+        if options.preflight:
             verdicts, checked = await runner.preflight(_first_per_project(targets, offsets))
             preflight_requests = checked.requests
         tally = await runner.run(targets, sink, skip=lambda i: offsets[i] >= 0, stop=stop)
@@ -168,7 +177,7 @@ async def run_audit(
         "resumed": resumed or None,
         "journal": str(journal_path),
         "not_audited": missing,
-        **(run_facts or {}),
+        **options.run_facts,
     }
     comparison, exempted = verdict.comparison, verdict.exemptions
     if comparison is not None:

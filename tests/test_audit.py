@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from auditor.audit import AuditResult, run_audit
+from auditor.audit import AuditResult, RunOptions, run_audit
 from auditor.config import Settings
 from auditor.model import Probe, Row, Status
 from auditor.send.retry import RetryPolicy
@@ -111,10 +111,10 @@ def audit(
             inputs,
             settings,
             runner_for(prober, concurrency=concurrency),
+            RunOptions(**options),
             name="run",
             credential_method=CREDENTIALS,
             on_row=seen.append,
-            **options,
         )
     )
     return result, seen

@@ -21,7 +21,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from auditor.audit import AuditResult, HistoryPlan, run_audit
+from auditor.audit import AuditResult, HistoryPlan, RunOptions, run_audit
 from auditor.config import Settings
 from auditor.model import Probe, Row
 from auditor.source.inputs import from_lines
@@ -108,13 +108,15 @@ class Fleet:
                 inputs,
                 self.settings,
                 runner_for(self.prober, concurrency=1),
+                RunOptions(
+                    resume=JournalReader(journal) if resume else None,
+                    criteria=criteria,
+                    history=plan,
+                ),
                 name=name,
                 credential_method="test token",
                 on_row=on_row,
                 stop=stop,
-                resume=JournalReader(journal) if resume else None,
-                criteria=criteria,
-                history=plan,
             )
         )
         assert (result.history_error == "") is recorded, result.history_error

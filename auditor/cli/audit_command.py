@@ -14,7 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.audit import AuditResult, HistoryPlan, default_name, report_paths, run_audit
+from auditor.audit import (
+    AuditResult,
+    RunOptions,
+    default_name,
+    report_paths,
+    run_audit,
+)
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, LOG, Console, SignalStop
 from auditor.cli.discover_command import NO_SCOPES
 from auditor.cli.estate import Estate, discover_estate, estate_lines
@@ -176,17 +182,14 @@ def _audit(
         raise UsageError(
             "--fail-on-age reads finding age from the history store: drop --no-history"
         )
-    code = run_job(
-        inputs,
-        settings,
-        source,
-        quiet=args.quiet,
+    options = RunOptions(
         preflight=not args.no_preflight,
         resume=resume,
         criteria=criteria,
         run_facts=_run_facts(discovered, estate),
         history=history,
     )
+    code = run_job(inputs, settings, source, options, quiet=args.quiet)
     if estate is not None and estate.unreached and code == EXIT_OK:
         return EXIT_FINDINGS  # an account whose projects could not be listed was not audited
     if discovered and not discovered["complete"] and code == EXIT_OK:
@@ -194,13 +197,13 @@ def _audit(
     return code
 
 
-def _run_facts(discovered: dict[str, Any], estate: Estate | None) -> dict[str, Any] | None:
+def _run_facts(discovered: dict[str, Any], estate: Estate | None) -> dict[str, Any]:
     """What discovery and the estate add to the report's `run`."""
     facts: dict[str, Any] = {"discovery": discovered} if discovered else {}
     if estate is not None:
         facts["accounts"] = estate.run_facts()
         facts["shard"] = str(estate.shard) if estate.shard else None
-    return facts or None
+    return facts
 
 
 def run_notes(result: AuditResult) -> list[str]:
@@ -295,13 +298,9 @@ def run_job(
     inputs: InputSet,
     settings: Settings,
     source: CredentialSource,
+    options: RunOptions,
     *,
     quiet: bool,
-    preflight: bool = True,
-    resume: JournalReader | None = None,
-    criteria: Criteria | None = None,
-    run_facts: dict[str, Any] | None = None,
-    history: HistoryPlan | None = None,
 ) -> int:
     name = settings.name or default_name(utc_now())
     console = Console(len(inputs.targets), sys.stderr, quiet=quiet)
@@ -312,20 +311,7 @@ def run_job(
         settings.rate or "unlimited",
         settings.concurrency,
     )
-    result, caught = asyncio.run(
-        audit_async(
-            inputs,
-            settings,
-            source,
-            name,
-            console,
-            preflight=preflight,
-            resume=resume,
-            criteria=criteria,
-            run_facts=run_facts,
-            history=history,
-        )
-    )
+    result, caught = asyncio.run(audit_async(inputs, settings, source, name, console, options))
     console.finish()
     if not quiet:
         print(summary_table(result.summary, report_paths(result)))
@@ -356,32 +342,23 @@ async def audit_async(
     source: CredentialSource,
     name: str,
     console: Console,
-    *,
-    preflight: bool = True,
-    resume: JournalReader | None = None,
-    criteria: Criteria | None = None,
-    run_facts: dict[str, Any] | None = None,
-    history: HistoryPlan | None = None,
+    options: RunOptions,
 ) -> tuple[AuditResult, signal.Signals | None]:
     regions = inputs.targets.regions()
     with SignalStop("requests") as signals:
         async with api_client(settings, source, regions) as client:
-            if preflight:
+            if options.preflight:
                 await _check_endpoints(client, inputs)
             runner = runner_for(client, settings, expected_aks=settings.expected_tracing_aks)
             result = await run_audit(
                 inputs,
                 settings,
                 runner,
+                options,
                 name=name,
                 credential_method=source.method,
                 on_row=console.on_row,
                 stop=signals.stop,
-                resume=resume,
-                preflight=preflight,
-                criteria=criteria,
-                run_facts=run_facts,
-                history=history,
             )
     return result, signals.first
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from auditor.audit import AuditResult, default_name, report_paths
+from auditor.audit import AuditResult, RunOptions, default_name, report_paths
 from auditor.cli.audit_command import audit_async, audit_command
 from auditor.cli.console import EXIT_OK, EXIT_SIGNAL, Console
 from auditor.cli.history_command import history_lines, history_plan, open_store
@@ -65,15 +65,8 @@ def demo_command(args: argparse.Namespace) -> int:
             demo_source = CredentialSource(
                 StaticToken.method, lambda session, regions: StaticToken(DEFAULT_TOKEN)
             )
-            return await audit_async(
-                inputs,
-                demo_settings,
-                demo_source,
-                name,
-                console,
-                criteria=criteria,
-                history=history,
-            )
+            options = RunOptions(preflight=True, criteria=criteria, history=history)
+            return await audit_async(inputs, demo_settings, demo_source, name, console, options)
 
     try:
         result, caught = asyncio.run(demo())
