@@ -99,11 +99,11 @@ class GatewayProber:
         self.gateway = gateway
         self.scope = scope
 
-    def endpoint(self, urn: FunctionUrn) -> str:
+    def endpoint(self, region: str) -> str:
         return "https://fg.test"
 
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
-        return (f"project {urn.project_id}",)
+    def scopes(self, project_id: str) -> tuple[str, ...]:
+        return (f"project {project_id}",)
 
     def rate_scope(self, project_id: str) -> str:
         return self.scope
@@ -111,7 +111,7 @@ class GatewayProber:
     async def probe(self, urn: FunctionUrn) -> Probe:
         return await self.gateway.send(urn)
 
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
+    async def refresh(self, project_id: str, rejected: str) -> bool:
         return False
 
     async def preflight(self, urn: FunctionUrn) -> Probe:

@@ -54,16 +54,16 @@ class FakeProber:
         self.preflights: Counter[str] = Counter()
         self.spy = ConcurrencySpy()
 
-    def endpoint(self, urn: FunctionUrn) -> str:
-        return f"https://fg.{urn.region}.test"
+    def endpoint(self, region: str) -> str:
+        return f"https://fg.{region}.test"
 
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
-        return (project_scope(urn.project_id),)
+    def scopes(self, project_id: str) -> tuple[str, ...]:
+        return (project_scope(project_id),)
 
     def rate_scope(self, project_id: str) -> str:
         return f"token of project {project_id}"
 
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
+    async def refresh(self, project_id: str, rejected: str) -> bool:
         return False  # a static token: nothing fresher to try
 
     async def probe(self, urn: FunctionUrn) -> Probe:

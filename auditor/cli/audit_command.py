@@ -364,7 +364,7 @@ async def audit_async(
 
 
 async def _check_endpoints(client: TracingClient, inputs: InputSet) -> None:
-    endpoints = sorted({client.region_endpoint(region) for region in inputs.targets.region_names()})
+    endpoints = sorted({client.endpoint(region) for region in inputs.targets.region_names()})
     problems = await asyncio.gather(*(client.unreachable(e) for e in endpoints))
     for endpoint, problem in zip(endpoints, problems, strict=True):
         if problem is not None:

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from auditor.fix.plan import PlannedFix
 from auditor.model import Probe, Status, mask_ak
-from auditor.send.request import Asked, Conduct, RunTally, ask, request_about
+from auditor.send.request import Addressed, Asked, Conduct, RunTally, ask, request_about
 from auditor.send.runner import run_workers
 from auditor.source.urn import FunctionUrn
 from auditor.verdict.classify import classify
@@ -66,20 +66,16 @@ class ApmKeys:
         return f"ApmKeys(ak={mask_ak(self.ak)}, sk=****)"
 
 
-class Fixer(Protocol):
-    """What applying a plan needs of a client (`auditor.service.client.TracingClient`)."""
+class Fixer(Addressed, Protocol):
+    """What applying a plan needs of a client (`auditor.service.client.TracingClient`):
+    where and under whose credentials to ask (`Addressed`), and how to change and read back
+    a function's tracing keys."""
 
-    def endpoint(self, urn: FunctionUrn) -> str: ...
+    async def update_tracing(self, urn: FunctionUrn, ak: str, sk: str) -> Probe:
+        """Set `urn`'s tracing keys once; never raise for an answer or a network failure."""
 
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]: ...
-
-    def rate_scope(self, project_id: str) -> str: ...
-
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool: ...
-
-    async def update_tracing(self, urn: FunctionUrn, ak: str, sk: str) -> Probe: ...
-
-    async def probe(self, urn: FunctionUrn) -> Probe: ...
+    async def probe(self, urn: FunctionUrn) -> Probe:
+        """Ask once about `urn`'s tracing configuration."""
 
 
 async def apply_fixes(
@@ -121,12 +117,11 @@ async def _fix_one(
 ) -> FixResult:
     urn = item.parsed
     change = functools.partial(client.update_tracing, urn, keys.ak, keys.sk)
-    put = await ask(conduct, request_about(client, urn, change), tally)
+    put = await ask(conduct, request_about(client, urn.project_id, urn.region, change), tally)
     if put.probe.http_status != 200:
         return _result(item, put, put, _put_outcome(put), "UpdateTracing", now, format_time)
-    read = await ask(
-        conduct, request_about(client, urn, functools.partial(client.probe, urn)), tally
-    )
+    read_back = functools.partial(client.probe, urn)
+    read = await ask(conduct, request_about(client, urn.project_id, urn.region, read_back), tally)
     outcome = classify(read.probe, frozenset({keys.ak}))
     verdict = {
         Status.CONFIGURED: FixOutcome.FIXED,

@@ -9,7 +9,6 @@ the functions of its pages that did arrive are kept.
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,31 +16,20 @@ from typing import Protocol
 
 from auditor.model import Probe, ProjectScope
 from auditor.send.breaker import CredentialGuard
-from auditor.send.request import Request, RunTally, ask
+from auditor.send.request import Addressed, RunTally, ask, request_about
 from auditor.send.retry import RetryPolicy
 from auditor.send.throttle import Throttles
 from auditor.source.listing import MAX_ITEMS, Listing, PageError, next_marker, parse_page
 
 
-class Lister(Protocol):
-    """What discovery needs of a client (`auditor.service.client.TracingClient` is one)."""
-
-    def region_endpoint(self, region: str) -> str:
-        """The base URL of `region`'s API."""
+class Lister(Addressed, Protocol):
+    """What discovery needs of a client (`auditor.service.client.TracingClient` is one):
+    where and under whose credentials to ask (`Addressed`), and how to list a project."""
 
     async def list_functions(
         self, project_id: str, region: str, marker: int, maxitems: int
     ) -> tuple[Probe, bytes]:
         """One page: the probe and, for a 200, the body."""
-
-    async def refresh_project(self, project_id: str, rejected: str) -> bool:
-        """Credentials tagged `rejected` were refused: True if fresh ones are worth a retry."""
-
-    def project_scopes(self, project_id: str) -> tuple[str, ...]:
-        """The credential scopes requests in `project_id` are sent under."""
-
-    def project_rate_scope(self, project_id: str) -> str:
-        """Whose rate limit requests in `project_id` count against."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +81,7 @@ class Discoverer:
             marker = following
 
     async def _ask(self, scope: ProjectScope, marker: int, listing: Listing) -> tuple[Probe, bytes]:
-        """One page, asked the way the audit asks (`auditor.send.runner.ask`): throttled, retried,
+        """One page, asked the way the audit asks (`auditor.send.request.ask`): throttled, retried,
         under the credential guard, so a bad access key is refused a few times in all rather
         than once per project (the gateway locks it at five)."""
         lister, project_id = self.lister, scope.project_id
@@ -107,14 +95,7 @@ class Discoverer:
             return probe
 
         tally = RunTally()
-        request = Request(
-            lister.region_endpoint(scope.region),
-            lister.project_rate_scope(project_id),
-            lister.project_scopes(project_id),
-            send,
-            functools.partial(lister.refresh_project, project_id),
-        )
-        asked = await ask(self, request, tally)
+        asked = await ask(self, request_about(lister, project_id, scope.region, send), tally)
         listing.requests += tally.requests
         return asked.probe, body
 

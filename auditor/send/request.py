@@ -5,6 +5,8 @@ its wait) and spends no retry.
 `Request` says what to ask (where, under whose rate and credentials, and how); `ask_once` sends
 it until there is an answer worth keeping or a 429; `ask` waits the 429s out in place, for
 callers with one request at a time to make; `guarded` is one attempt under the guard.
+`Addressed` is what every client has, whatever it asks: an endpoint per region, and credential
+and rate scopes per project; `request_about` makes a `Request` from it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from auditor.send.breaker import CredentialGuard
 from auditor.send.retry import RetryPolicy
 from auditor.send.throttle import Throttle, Throttles
 from auditor.service.answers import credentials_accepted, is_auth_failure
-from auditor.source.urn import FunctionUrn
 
 
 @dataclass
@@ -55,27 +56,36 @@ class Conduct(Protocol):
 
 
 class Addressed(Protocol):
-    """Where requests about a function go and under whose credentials (a client)."""
+    """Where requests go and under whose credentials: what every client has, whatever it
+    asks (`auditor.service.client.TracingClient` is one). Endpoints depend on the region,
+    credentials and rate limits on the project."""
 
-    def endpoint(self, urn: FunctionUrn) -> str: ...
+    def endpoint(self, region: str) -> str:
+        """The base URL of `region`'s API; the rate limit is kept per endpoint."""
 
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]: ...
+    def scopes(self, project_id: str) -> tuple[str, ...]:
+        """The credential scopes requests in `project_id` are sent under."""
 
-    def rate_scope(self, project_id: str) -> str: ...
+    def rate_scope(self, project_id: str) -> str:
+        """Whose rate limit requests in `project_id` count against (the gateway limits per
+        user: one token or access key serves many projects)."""
 
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool: ...
+    async def refresh(self, project_id: str, rejected: str) -> bool:
+        """Credentials tagged `rejected` were refused in `project_id`: True if fresh ones are
+        worth a retry."""
 
 
 def request_about(
-    client: Addressed, urn: FunctionUrn, send: Callable[[], Awaitable[Probe]]
+    client: Addressed, project_id: str, region: str, send: Callable[[], Awaitable[Probe]]
 ) -> Request:
-    """The request `send` makes about `urn`: its endpoint, rate scope and credential scopes."""
+    """The request `send` makes in `project_id` and `region`: its endpoint, rate scope and
+    credential scopes, and how its credentials are refreshed."""
     return Request(
-        client.endpoint(urn),
-        client.rate_scope(urn.project_id),
-        client.scopes(urn),
+        client.endpoint(region),
+        client.rate_scope(project_id),
+        client.scopes(project_id),
         send,
-        functools.partial(client.refresh, urn),
+        functools.partial(client.refresh, project_id),
     )
 
 

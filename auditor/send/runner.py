@@ -23,7 +23,15 @@ from typing import Any, Protocol
 
 from auditor.model import Probe, Row, Target, utc_now
 from auditor.send.breaker import CredentialGuard
-from auditor.send.request import Asking, Later, RunTally, ask_once, guarded, request_about
+from auditor.send.request import (
+    Addressed,
+    Asking,
+    Later,
+    RunTally,
+    ask_once,
+    guarded,
+    request_about,
+)
 from auditor.send.retry import RetryPolicy
 from auditor.send.throttle import Throttles
 from auditor.service.answers import credentials_accepted, is_auth_failure
@@ -36,24 +44,12 @@ Sink = Callable[[int, Row], None]
 IDLE_POLL_S = 0.25  # a worker with nothing ready looks again this often for put-back targets
 
 
-class Prober(Protocol):
-    """What the runner needs of a client (`auditor.service.client.TracingClient` is one)."""
-
-    def endpoint(self, urn: FunctionUrn) -> str:
-        """The endpoint requests about `urn` go to."""
-
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
-        """The credential scopes requests about `urn` are sent under."""
-
-    def rate_scope(self, project_id: str) -> str:
-        """Whose rate limit requests in `project_id` count against (the gateway limits per
-        user: one token or access key serves many projects)."""
+class Prober(Addressed, Protocol):
+    """What the runner needs of a client (`auditor.service.client.TracingClient` is one):
+    where and under whose credentials to ask (`Addressed`), and how to ask about a function."""
 
     async def probe(self, urn: FunctionUrn) -> Probe:
         """Ask once; never raise for an answer or a network failure."""
-
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
-        """Credentials tagged `rejected` were refused: True if fresh ones are worth a retry."""
 
     async def preflight(self, urn: FunctionUrn) -> Probe:
         """One cheap request in `urn`'s project that shows whether its credentials work."""
@@ -117,7 +113,8 @@ class Runner:
             index, target, asking = item
             urn = target.parsed
             assert urn is not None
-            request = request_about(self.prober, urn, functools.partial(self.prober.probe, urn))
+            send = functools.partial(self.prober.probe, urn)
+            request = request_about(self.prober, urn.project_id, urn.region, send)
             answer = await ask_once(self, request, tally, asking)
             if isinstance(answer, Later):
                 backlog.put_back(answer.wait_s, index, target, asking)
@@ -143,7 +140,8 @@ class Runner:
             first.setdefault(urn.project_id, urn)
 
         async def check(urn: FunctionUrn) -> tuple[str, str]:
-            request = request_about(self.prober, urn, functools.partial(self.prober.preflight, urn))
+            send = functools.partial(self.prober.preflight, urn)
+            request = request_about(self.prober, urn.project_id, urn.region, send)
             sent = await guarded(self, request, tally)
             probe = sent.probe
             if credentials_accepted(probe):

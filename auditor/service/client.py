@@ -70,13 +70,14 @@ class TracingClient:
         self._timeout_s = timeout
         self._by_region: dict[str, str] = {}  # endpoint() is asked twice per request
 
-    def endpoint(self, urn: FunctionUrn) -> str:
-        """The base URL requests about `urn` go to; the rate limit is kept per endpoint."""
-        base = self._by_region.get(urn.region)
+    def endpoint(self, region: str) -> str:
+        """The base URL of `region`'s API: its override, else the template filled in. The
+        rate limit is kept per endpoint."""
+        base = self._by_region.get(region)
         if base is None:
-            override = self._endpoints.get(urn.region)
-            base = override.rstrip("/") if override else endpoint_for(self._endpoint, urn.region)
-            self._by_region[urn.region] = base
+            override = self._endpoints.get(region)
+            base = override.rstrip("/") if override else endpoint_for(self._endpoint, region)
+            self._by_region[region] = base
         return base
 
     async def unreachable(self, endpoint: str, timeout: float = 5.0) -> str | None:
@@ -92,28 +93,28 @@ class TracingClient:
         except (aiohttp.ClientError, OSError) as exc:
             return describe_exception(exc)
 
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
-        """The credential scopes a request about `urn` is sent under."""
-        return self._credentials.scopes(urn.project_id)
+    def scopes(self, project_id: str) -> tuple[str, ...]:
+        """The credential scopes requests in `project_id` are sent under."""
+        return self._credentials.scopes(project_id)
 
     def rate_scope(self, project_id: str) -> str:
         """Whose rate limit requests in `project_id` count against: the gateway limits per
         user, so one token or access key is one scope across all its projects."""
         return self._credentials.rate_scope(project_id)
 
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
-        """Credentials tagged `rejected` were refused for `urn`'s project: get fresh ones."""
-        return await self._credentials.refresh(urn.project_id, rejected)
+    async def refresh(self, project_id: str, rejected: str) -> bool:
+        """Credentials tagged `rejected` were refused in `project_id`: get fresh ones."""
+        return await self._credentials.refresh(project_id, rejected)
 
     async def probe(self, urn: FunctionUrn) -> Probe:
         """Ask once about `urn`'s tracing configuration."""
-        return await self._get(urn.project_id, self.endpoint(urn) + tracing_path(urn))
+        return await self._get(urn.project_id, self.endpoint(urn.region) + tracing_path(urn))
 
     async def preflight(self, urn: FunctionUrn) -> Probe:
         """One cheap request in `urn`'s project and region (ListFunctions, one item) that
         shows whether its credentials are accepted."""
         path = f"/v2/{urn.project_id}/fgs/functions?maxitems=1"
-        return await self._get(urn.project_id, self.endpoint(urn) + path)
+        return await self._get(urn.project_id, self.endpoint(urn.region) + path)
 
     async def update_tracing(self, urn: FunctionUrn, ak: str, sk: str) -> Probe:
         """Set `urn`'s tracing keys once (UpdateTracing: `PUT .../tracing`, 200 with no body).
@@ -121,7 +122,7 @@ class TracingClient:
         The SK travels only in this request's body: it is never kept, logged or put in the
         probe (an answer that quotes it would be cut from `error_msg` too)."""
         body = json.dumps({"tracing_ak": ak, "tracing_sk": sk}).encode()
-        url = self.endpoint(urn) + tracing_path(urn)
+        url = self.endpoint(urn.region) + tracing_path(urn)
         probe, _ = await self._fetch(urn.project_id, url, _MAX_BODY, method="PUT", body=body)
         if probe.http_status == 200:  # 200 with no body is the documented success
             return Probe(200, request_id=probe.request_id, elapsed_ms=probe.elapsed_ms)
@@ -160,30 +161,13 @@ class TracingClient:
 
     # -- discovery (ListFunctions) ----------------------------------------------------------
 
-    def region_endpoint(self, region: str) -> str:
-        """The base URL of `region`'s API (the same rule as `endpoint`)."""
-        override = self._endpoints.get(region)
-        return override.rstrip("/") if override else endpoint_for(self._endpoint, region)
-
-    def project_scopes(self, project_id: str) -> tuple[str, ...]:
-        """The credential scopes requests in `project_id` are sent under."""
-        return self._credentials.scopes(project_id)
-
-    def project_rate_scope(self, project_id: str) -> str:
-        """Whose rate limit requests in `project_id` count against."""
-        return self._credentials.rate_scope(project_id)
-
-    async def refresh_project(self, project_id: str, rejected: str) -> bool:
-        """Credentials tagged `rejected` were refused in `project_id`: get fresh ones."""
-        return await self._credentials.refresh(project_id, rejected)
-
     async def list_functions(
         self, project_id: str, region: str, marker: int, maxitems: int
     ) -> tuple[Probe, bytes]:
         """One ListFunctions page: the probe (status, error code, request id) and the body,
         read up to `LIST_MAX_BODY` (empty unless the answer is a 200)."""
         url = (
-            f"{self.region_endpoint(region)}/v2/{project_id}/fgs/functions"
+            f"{self.endpoint(region)}/v2/{project_id}/fgs/functions"
             f"?marker={marker}&maxitems={maxitems}"
         )
         probe, body = await self._fetch(project_id, url, LIST_MAX_BODY)

@@ -32,16 +32,16 @@ class FakeFunctionGraph:
         self.gets: list[str] = []
         self.stale: set[str] = set()
 
-    def endpoint(self, urn: FunctionUrn) -> str:
+    def endpoint(self, region: str) -> str:
         return "https://fg.test"
 
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
-        return (f"project {urn.project_id}",)
+    def scopes(self, project_id: str) -> tuple[str, ...]:
+        return (f"project {project_id}",)
 
     def rate_scope(self, project_id: str) -> str:
         return "token"
 
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
+    async def refresh(self, project_id: str, rejected: str) -> bool:
         return False
 
     async def update_tracing(self, urn: FunctionUrn, ak: str, sk: str) -> Probe:

@@ -451,16 +451,16 @@ class ScriptedLister:
         self.pages = script.count("page")
         self.asked_at: list[float] = []
 
-    def region_endpoint(self, region: str) -> str:
+    def endpoint(self, region: str) -> str:
         return "https://fg.test"
 
-    def project_scopes(self, project_id: str) -> tuple[str, ...]:
+    def scopes(self, project_id: str) -> tuple[str, ...]:
         return (project_scope(project_id),)
 
-    def project_rate_scope(self, project_id: str) -> str:
+    def rate_scope(self, project_id: str) -> str:
         return "token"
 
-    async def refresh_project(self, project_id: str, rejected: str) -> bool:
+    async def refresh(self, project_id: str, rejected: str) -> bool:
         return False
 
     async def list_functions(

@@ -66,16 +66,16 @@ class FakeProber:
         self.max_in_flight = 0
         self.max_tasks = 0
 
-    def endpoint(self, urn: FunctionUrn) -> str:
-        return f"https://fg.{urn.region}.test"
+    def endpoint(self, region: str) -> str:
+        return f"https://fg.{region}.test"
 
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
-        return (f"project {urn.project_id}",)
+    def scopes(self, project_id: str) -> tuple[str, ...]:
+        return (f"project {project_id}",)
 
     def rate_scope(self, project_id: str) -> str:
         return "token"
 
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
+    async def refresh(self, project_id: str, rejected: str) -> bool:
         return False
 
     async def probe(self, urn: FunctionUrn) -> Probe:

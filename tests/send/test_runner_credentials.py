@@ -74,13 +74,13 @@ class ProjectProber:
         self.in_flight: Counter[str] = Counter()
         self.most_in_flight: Counter[str] = Counter()
 
-    def endpoint(self, urn: FunctionUrn) -> str:
-        return f"https://fg.{urn.region}.test"
+    def endpoint(self, region: str) -> str:
+        return f"https://fg.{region}.test"
 
-    def scopes(self, urn: FunctionUrn) -> tuple[str, ...]:
+    def scopes(self, project_id: str) -> tuple[str, ...]:
         if self.access_key:
-            return (project_scope(urn.project_id), ACCESS_KEY_SCOPE)
-        return (project_scope(urn.project_id),)
+            return (project_scope(project_id), ACCESS_KEY_SCOPE)
+        return (project_scope(project_id),)
 
     def rate_scope(self, project_id: str) -> str:
         # As the real credentials: one access key is one user across its projects; a token of
@@ -89,8 +89,8 @@ class ProjectProber:
             return ACCESS_KEY_SCOPE
         return f"token of project {project_id}"
 
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
-        self.refreshes[urn.project_id] += 1
+    async def refresh(self, project_id: str, rejected: str) -> bool:
+        self.refreshes[project_id] += 1
         await asyncio.sleep(0)
         return self.refresh_result
 
@@ -127,13 +127,12 @@ class ExpiringProber(ProjectProber):
         self.used: Counter[str] = Counter()
         self.expired_answers: Counter[str] = Counter()
 
-    async def refresh(self, urn: FunctionUrn, rejected: str) -> bool:
-        project = urn.project_id
-        self.refreshes[project] += 1
+    async def refresh(self, project_id: str, rejected: str) -> bool:
+        self.refreshes[project_id] += 1
         await asyncio.sleep(0)
-        if rejected == f"gen{self.generation[project]}":
-            self.generation[project] += 1
-            self.used[project] = 0
+        if rejected == f"gen{self.generation[project_id]}":
+            self.generation[project_id] += 1
+            self.used[project_id] = 0
         return True
 
     async def probe(self, urn: FunctionUrn) -> Probe:

@@ -146,9 +146,9 @@ def test_endpoint_is_what_the_rate_limit_is_keyed_on() -> None:
                 endpoints={"eu-west-101": "http://eu.example.test/"},
             )
             return (
-                client.endpoint(parse_urn(URN)),
-                client.endpoint(parse_urn(URN + ":latest")),
-                client.endpoint(parse_urn(URN.replace("cn-north-4", "eu-west-101"))),
+                client.endpoint("cn-north-4"),
+                client.endpoint("cn-north-4"),  # now from the per-region cache
+                client.endpoint("eu-west-101"),
             )
 
     assert asyncio.run(main()) == (
