@@ -10,6 +10,12 @@ from collections.abc import Awaitable, Callable
 from asyncio_throttle import throttler as asyncio_throttle
 
 
+async def no_wait(seconds: float) -> None:
+    """A `sleep=` that waits for nothing: retry waits pass at once (one loop turn, so other
+    tasks still run)."""
+    await asyncio.sleep(0)
+
+
 class VirtualTime:
     """A loop clock that moves only when every task waits: sleeps end in order of their wake
     time, which the test may make late (`late[n]` seconds for the n-th sleep). asyncio-throttle

@@ -22,6 +22,7 @@ from auditor.source.inputs import InputSet, from_lines
 from auditor.source.targets import fingerprint
 from auditor.source.urn import FunctionUrn
 from auditor.store.journal import JournalReader
+from tests.clocks import no_wait
 from tests.factories import PROJECT, ConcurrencySpy, WallClock, read_journal
 
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
@@ -82,9 +83,6 @@ class FakeProber:
 
 
 def runner_for(prober: FakeProber, *, concurrency: int = 4) -> Runner:
-    async def no_sleep(seconds: float) -> None:
-        await asyncio.sleep(0)  # retry waits pass at once
-
     return Runner(
         prober,
         Throttles(None),
@@ -92,7 +90,7 @@ def runner_for(prober: FakeProber, *, concurrency: int = 4) -> Runner:
         policy=RetryPolicy(retries=1, base_delay=0.001, max_delay=0.002),
         now=prober.clock,
         rng=random.Random(7),
-        sleep=no_sleep,
+        sleep=no_wait,
     )
 
 

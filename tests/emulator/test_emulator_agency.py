@@ -31,6 +31,7 @@ from tests.emulator.test_emulator_estate import (
     signed,
 )
 from tests.emulator.test_emulator_server import tracing_url
+from tests.factories import WallClock
 
 FORBIDDEN_TITLE = "Forbidden"
 INVALID_TOKEN = {"error_code": "FSS.0403", "error_msg": "invalid token"}
@@ -338,18 +339,8 @@ def test_temporary_keys_may_be_asked_with_the_home_access_key() -> None:
     serve_estate(scenario)
 
 
-class FakeWallClock:
-    """The wall clock the emulator reads, moved by hand; signatures are dated by it too."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def test_temporary_keys_expire_at_expires_at() -> None:
-    clock = FakeWallClock()
+    clock = WallClock(datetime.now(UTC))
     function = function_in(TRUSTING, "cn-north-4")
     project_id = function.urn.project_id
 
@@ -403,7 +394,7 @@ def test_a_duration_outside_900_to_86400_seconds_is_400(duration: Any) -> None:
 
 
 def test_the_default_duration_is_900_seconds() -> None:
-    clock = FakeWallClock()
+    clock = WallClock(datetime.now(UTC))
 
     async def scenario(emulator: RunningEmulator, session: aiohttp.ClientSession) -> None:
         status, body, _ = await temporary_keys(session, emulator)

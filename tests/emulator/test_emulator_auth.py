@@ -33,6 +33,7 @@ from auditor.emulator.auth import CredentialCheck
 from auditor.emulator.iam import EXPIRES_FORMAT, parse_password_auth
 from auditor.service.signer import sign
 from tests.emulator.test_emulator_server import FLEET, fetch, first, serve, tracing_url
+from tests.factories import WallClock
 
 FUNCTION = first(Behaviour.CONFIGURED)
 PROJECT = FUNCTION.urn.project_id
@@ -402,14 +403,6 @@ def test_refused_and_throttled_requests_count_for_their_project() -> None:
 # --- CredentialCheck on its own, on a fake wall clock ------------------------------------------
 
 
-class FakeWallClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def check(gate: CredentialCheck, headers: dict[str, str], url: str, now: float = 0.0) -> Any:
     answer = gate.check(
         project_id=PROJECT, method="GET", url=url, headers=headers, body=b"", now=now
@@ -418,7 +411,7 @@ def check(gate: CredentialCheck, headers: dict[str, str], url: str, now: float =
 
 
 def test_iam_tokens_expire_at_expires_at() -> None:
-    clock = FakeWallClock()
+    clock = WallClock(datetime(2026, 1, 1, tzinfo=UTC))
     gate = CredentialCheck(EmulatorConfig(), Stats(), clock)
     gate.remember("t", PROJECT, clock.now + timedelta(hours=24))
     url = LISTING
@@ -437,7 +430,7 @@ def signed_at(moment: datetime, sk: str = DEFAULT_SK) -> dict[str, str]:
 
 
 def test_sdk_date_tolerance_is_fifteen_minutes_either_way() -> None:
-    clock = FakeWallClock()
+    clock = WallClock(datetime(2026, 1, 1, tzinfo=UTC))
     gate = CredentialCheck(EmulatorConfig(), Stats(), clock)
     fifteen, second = timedelta(minutes=15), timedelta(seconds=1)
     assert check(gate, signed_at(clock.now - fifteen), LISTING) is None
@@ -448,7 +441,7 @@ def test_sdk_date_tolerance_is_fifteen_minutes_either_way() -> None:
 
 
 def test_the_lock_ends_on_the_loop_clock() -> None:
-    clock = FakeWallClock()
+    clock = WallClock(datetime(2026, 1, 1, tzinfo=UTC))
     gate = CredentialCheck(EmulatorConfig(aksk_lock_s=300), Stats(), clock)
     bad, url = signed_at(clock.now, sk="wrong"), LISTING
     for t in range(5):

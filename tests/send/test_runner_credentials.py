@@ -22,6 +22,7 @@ from auditor.send.runner import Runner
 from auditor.send.throttle import Throttles
 from auditor.service.auth import ACCESS_KEY_SCOPE, project_scope
 from auditor.source.urn import FunctionUrn, parse_urn
+from tests.clocks import no_wait
 
 PROJECT_A = "a" * 32
 PROJECT_B = "b" * 32
@@ -161,9 +162,6 @@ class SpyGuard(CredentialGuard):
 
 
 def runner_for(prober: ProjectProber, guard: CredentialGuard, concurrency: int = 32) -> Runner:
-    async def no_sleep(seconds: float) -> None:
-        await asyncio.sleep(0)
-
     return Runner(
         prober,
         Throttles(None),
@@ -171,7 +169,7 @@ def runner_for(prober: ProjectProber, guard: CredentialGuard, concurrency: int =
         policy=FAST,
         now=lambda: NOW,
         rng=random.Random(7),
-        sleep=no_sleep,
+        sleep=no_wait,
         guard=guard,
     )
 
