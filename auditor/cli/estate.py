@@ -197,25 +197,32 @@ def _take(
             estate.routes[project.id] = account
 
 
-def estate_source(source: CredentialSource, settings: Settings, estate: Estate) -> CredentialSource:
-    """Credentials for the estate's projects: the own account's for its projects, each other
-    account's (through its agency, its own rate scope) for the projects listed there."""
-    if not estate.routes:
+def estate_source(
+    source: CredentialSource, settings: Settings, routes: Mapping[str, Account]
+) -> CredentialSource:
+    """Credentials for an estate's projects: each other account's (through its agency, its own
+    rate scope) for the projects `routes` gives it, the own account's for the others."""
+    if not routes:
         return source
     identity = source.identity
-    assert identity is not None, "list_estate refused a source without an identity"
+    if identity is None:
+        raise UsageError(
+            "other accounts are reached through IAM agencies: that needs AUDITOR_TOKEN, "
+            "HUAWEICLOUD_SDK_AK/SK or a HUAWEICLOUD_USERNAME/PASSWORD, not a credentials "
+            "file's tokens alone"
+        )
 
     def build(session: aiohttp.ClientSession, regions: Mapping[str, str]) -> Credentials:
         own = source.build(session, regions)
         api = iam_api(session, settings)
         home = identity(session)
         reached = {}
-        routes: dict[str, Credentials] = {}
-        for project_id, account in estate.routes.items():
+        by_project: dict[str, Credentials] = {}
+        for project_id, account in routes.items():
             if account.name not in reached:
                 reached[account.name] = reach_account(api, home, account, now=utc_now)
-            routes[project_id] = reached[account.name].credentials
-        return CredentialsByProject(routes, own)
+            by_project[project_id] = reached[account.name].credentials
+        return CredentialsByProject(by_project, own)
 
     return CredentialSource(source.method, build, identity)
 
@@ -260,7 +267,7 @@ def discover_estate(
             f"--all-projects: no project to audit{shard} (every listed project was skipped or "
             "no account could be listed; see the lines above)"
         )
-    source = estate_source(source, settings, estate)
+    source = estate_source(source, settings, estate.routes)
     listings = asyncio.run(discover(settings, source, estate.scopes))
     log_listings(listings)
     return source, estate, listings

@@ -14,12 +14,14 @@ import argparse
 import asyncio
 import functools
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from auditor import __version__
+from auditor.accounts import Account
 from auditor.cli.console import EXIT_FINDINGS, EXIT_OK, EXIT_SIGNAL, SignalStop
+from auditor.cli.estate import estate_source
 from auditor.cli.wiring import api_client, credential_source, runner_for, settings_from
 from auditor.config import Settings
 from auditor.errors import UsageError
@@ -148,7 +150,7 @@ def _apply(
         "planned": len(plan.items),
         "fingerprint": fingerprint,
     }
-    credentials = credential_source(env, settings)
+    credentials = estate_source(credential_source(env, settings), settings, _routes(todo, settings))
     out.mkdir(parents=True, exist_ok=True)
     results = list(done)
     with FixJournal(journal_path, header, resume=bool(args.resume)) as journal:
@@ -215,6 +217,15 @@ async def _run(
                 stop=signals.stop,
             )
     return signals.first
+
+
+def _routes(todo: Sequence[PlannedFix], settings: Settings) -> dict[str, Account]:
+    """The projects of an estate report's other accounts (by the report's `account`, the
+    config's `[[accounts]]` `name`), each to be fixed through its account's agency."""
+    accounts = {account.name: account for account in settings.accounts}
+    return {
+        item.parsed.project_id: accounts[item.account] for item in todo if item.account in accounts
+    }
 
 
 def _write(path: Path, render: Callable[[BinaryIO], None]) -> Path:

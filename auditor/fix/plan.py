@@ -22,6 +22,7 @@ class PlannedFix:
     urn: str  # as the report has it (with its version or alias, if any)
     parsed: FunctionUrn
     status: Status
+    account: str = ""  # the report's `account` (an estate's): whose credentials fix it
 
 
 @dataclass
@@ -72,5 +73,5 @@ def plan_fixes(
             plan.skipped["same function"] += 1
             continue
         seen.add(parsed.unqualified)
-        plan.items.append(PlannedFix(row.urn, parsed, row.status))
+        plan.items.append(PlannedFix(row.urn, parsed, row.status, row.account))
     return plan

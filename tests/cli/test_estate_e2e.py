@@ -30,6 +30,8 @@ import pytest
 from auditor.cli import main
 from auditor.emulator import (
     DEFAULT_AK,
+    DEFAULT_APM_AK,
+    DEFAULT_APM_SK,
     DEFAULT_DOMAIN,
     DEFAULT_PASSWORD,
     DEFAULT_SK,
@@ -302,6 +304,71 @@ def test_shards_partition_the_projects(estate: EstateEmulator, tmp_path: Path) -
         for j in range(i + 1, 3):
             assert not shards[i] & shards[j], (i + 1, j + 1)
             assert not projects[i] & projects[j], (i + 1, j + 1)
+
+
+# --- auditor fix over an estate report: each account through its own agency -------------------
+
+
+@pytest.fixture
+def fresh_estate(tmp_path: Path) -> Iterator[EstateEmulator]:
+    """The same estate, in a process of its own: a fix changes what the emulator serves."""
+    child = start_child(
+        tmp_path,
+        functions=FUNCTIONS,
+        seed=SEED,
+        args=("--accounts", "3", "--refusing-account", REFUSING, "--regions", ",".join(REGIONS)),
+    )
+    try:
+        yield EstateEmulator(child.url, child, estate_config(tmp_path / "estate.toml", child.url))
+    finally:
+        child.stop()
+
+
+@pytest.mark.parametrize("method", ["token", "aksk"])
+def test_fix_of_an_estate_report_reaches_each_account_through_its_agency(
+    fresh_estate: EstateEmulator, tmp_path: Path, method: str
+) -> None:
+    env = METHODS[method]
+    out = tmp_path / "out"
+    code, _, err = cli(
+        fresh_estate, "audit", "--all-projects", "-o", str(out), "--name", "before", *FAST, env=env
+    )
+    assert code == 1, err
+    before = json.loads((out / "before.json").read_text(encoding="utf-8"))["results"]
+    missing = Counter(r["account"] for r in before if r["status"] == "missing_keys")
+    assert set(missing) == {HOME.name, "team-b"}  # both accounts have something to fix
+    fresh_estate.stats(reset=True)
+
+    keys = {"AUDITOR_APM_AK": DEFAULT_APM_AK, "AUDITOR_APM_SK": DEFAULT_APM_SK}
+    code, stdout, err = cli(
+        fresh_estate,
+        "fix",
+        str(out / "before.json"),
+        "--apply",
+        "--yes",
+        *FAST,
+        env={**env, **keys},
+    )
+    total = sum(missing.values())
+    assert code == 0, stdout + err
+    assert f"fix: fixed {total} (of {total} planned)" in stdout
+    seen = fresh_estate.stats()
+    assert seen["updates"] == total
+    issued = seen["estate"]["temporary_keys_issued" if method == "aksk" else "agency_tokens_issued"]
+    assert issued.get(TEAM_B.name, 0) >= 1  # team-b's functions were fixed as team-b
+
+    code, _, err = cli(
+        fresh_estate, "audit", "--all-projects", "-o", str(out), "--name", "after", *FAST, env=env
+    )
+    after = json.loads((out / "after.json").read_text(encoding="utf-8"))["results"]
+    assert not [r["urn"] for r in after if r["status"] == "missing_keys"]
+    configured = Counter(r["account"] for r in after if r["status"] == "configured")
+    was = Counter(r["account"] for r in before if r["status"] == "configured")
+    assert configured == was + missing
+    for text in (DEFAULT_APM_SK,):
+        assert text not in stdout + err
+        assert text not in (out / "before.fix.json").read_text(encoding="utf-8")
+        assert text not in (out / "before.fix.journal.jsonl").read_text(encoding="utf-8")
 
 
 # --- in this process: every account trusting, and the secrets the emulator issued -------------
