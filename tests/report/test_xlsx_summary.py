@@ -495,7 +495,7 @@ def test_a_setting_named_like_a_secret_is_never_shown() -> None:
 
 def test_changes_and_exemptions_appear_when_the_run_has_them() -> None:
     # Shapes as `Comparison.as_run_dict()` and `ExemptionReport.as_run_dict()` write them
-    # (tests/test_report_xlsx_changes.py has the full sections); record tables put the URN last.
+    # (tests/report/test_xlsx_changes.py has the full sections); record tables put the URN last.
     legacy = "urn:fss:cn-north-4:x:function:default:legacy"
     run = {
         **RUN,

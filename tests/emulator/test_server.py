@@ -1,6 +1,6 @@
 """The emulator's server, against a real server on 127.0.0.1 with a real aiohttp client.
 
-The helpers here (`serve`, `fetch`, `tracing_url`, ...) are shared with test_emulator_faults.
+The helpers here (`serve`, `fetch`, `tracing_url`, ...) are shared with test_faults.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from auditor.emulator import (
 )
 from auditor.emulator.apm import mask_sk
 from auditor.emulator.child import start_child
-from tests.emulator.test_emulator_auth import BAD_SIGNATURE, iam_token, signed
-from tests.emulator.test_emulator_server import FLEET, serve
+from tests.emulator.test_auth import BAD_SIGNATURE, iam_token, signed
+from tests.emulator.test_server import FLEET, serve
 
 PROJECT, OTHER_PROJECT = FLEET.project_ids[0], FLEET.project_ids[1]
 SECOND_AK, SECOND_SK = "emulatorapmak0000002", "emulatorapmsecretkey2222222222abcdef"

@@ -30,8 +30,8 @@ from auditor.emulator import (
 from auditor.emulator.auth import ANONYMOUS, CredentialCheck
 from auditor.emulator.ratelimit import describe
 from auditor.service.signer import sign
-from tests.emulator.test_emulator_auth import iam_token, signed
-from tests.emulator.test_emulator_server import FLEET, fetch, tracing_url
+from tests.emulator.test_auth import iam_token, signed
+from tests.emulator.test_server import FLEET, fetch, tracing_url
 
 OTHER_AK, OTHER_SK = "EMULATOROTHERAK12345", "another-secret-key-0123456789abcdef"
 TWO_KEYS = {DEFAULT_AK: DEFAULT_SK, OTHER_AK: OTHER_SK}

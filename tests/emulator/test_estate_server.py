@@ -20,7 +20,7 @@ from auditor.emulator import (
     RunningEmulator,
     create_app,
 )
-from tests.emulator.test_emulator_estate import (
+from tests.emulator.test_estate import (
     ESTATE,
     ESTATE_FLEET,
     HOME,
@@ -35,7 +35,7 @@ from tests.emulator.test_emulator_estate import (
     serve_estate,
     signed,
 )
-from tests.emulator.test_emulator_server import tracing_url
+from tests.emulator.test_server import tracing_url
 
 INVALID_TOKEN = {"error_code": "FSS.0403", "error_msg": "invalid token"}
 BAD_SIGNATURE = {

@@ -3,8 +3,8 @@
 the home account, and a fleet spread over every project but `MOS`.
 
 The helpers here (`serve_estate`, `call`, `signed`, `password_token`, ...) serve an estate on
-127.0.0.1 and speak to it; test_emulator_iam_listing, test_emulator_agency and
-test_emulator_estate_server share them.
+127.0.0.1 and speak to it; test_iam_listing, test_agency and
+test_estate_server share them.
 """
 
 from __future__ import annotations

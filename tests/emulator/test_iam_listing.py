@@ -12,7 +12,7 @@ import yarl
 
 from auditor.emulator import DEFAULT_TOKEN, MOS, RunningEmulator
 from auditor.emulator.iam_listing import MAX_PER_PAGE
-from tests.emulator.test_emulator_estate import (
+from tests.emulator.test_estate import (
     HOME,
     TRUSTING,
     call,
@@ -23,7 +23,7 @@ from tests.emulator.test_emulator_estate import (
     serve_estate,
     signed,
 )
-from tests.emulator.test_emulator_server import serve
+from tests.emulator.test_server import serve
 
 UNAUTHENTICATED = {
     "error": {

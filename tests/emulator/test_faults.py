@@ -22,7 +22,7 @@ from auditor.emulator import (
     RunningEmulator,
     parse_fault_spec,
 )
-from tests.emulator.test_emulator_server import (
+from tests.emulator.test_server import (
     ANSWERS,
     FLEET,
     fetch,

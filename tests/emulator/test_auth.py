@@ -32,7 +32,7 @@ from auditor.emulator import (
 from auditor.emulator.auth import CredentialCheck
 from auditor.emulator.iam import EXPIRES_FORMAT, parse_password_auth
 from auditor.service.signer import sign
-from tests.emulator.test_emulator_server import FLEET, fetch, first, serve, tracing_url
+from tests.emulator.test_server import FLEET, fetch, first, serve, tracing_url
 from tests.factories import WallClock
 
 FUNCTION = first(Behaviour.CONFIGURED)

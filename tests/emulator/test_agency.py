@@ -18,7 +18,7 @@ from auditor.emulator import DEFAULT_AGENCY, DEFAULT_TOKEN, DEFAULT_USER, Behavi
 from auditor.emulator.access_keys import AccessKey
 from auditor.emulator.agency import MAX_DURATION_S, MIN_DURATION_S, parse_assume_role
 from auditor.emulator.iam import EXPIRES_FORMAT
-from tests.emulator.test_emulator_estate import (
+from tests.emulator.test_estate import (
     ESTATE_FLEET,
     HOME,
     REFUSING,
@@ -30,7 +30,7 @@ from tests.emulator.test_emulator_estate import (
     serve_estate,
     signed,
 )
-from tests.emulator.test_emulator_server import tracing_url
+from tests.emulator.test_server import tracing_url
 from tests.factories import WallClock
 
 FORBIDDEN_TITLE = "Forbidden"

@@ -29,7 +29,7 @@ from auditor.emulator import (
 )
 from auditor.emulator.child import start_child
 from auditor.errors import UsageError
-from tests.emulator.test_emulator_server import fetch_raw, serve, tracing_url
+from tests.emulator.test_server import fetch_raw, serve, tracing_url
 
 FLEET = Fleet.generate(200, seed=5)
 URNS = [f.urn.unqualified for f in FLEET.functions]

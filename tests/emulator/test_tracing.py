@@ -29,8 +29,8 @@ from auditor.emulator import (
 )
 from auditor.emulator.tracing import TracingKeys, parse_update
 from auditor.service.signer import sign
-from tests.emulator.test_emulator_ratelimit import FakeClock, serve_on
-from tests.emulator.test_emulator_server import AUTH, FLEET, fetch, first, serve, tracing_url
+from tests.emulator.test_ratelimit import FakeClock, serve_on
+from tests.emulator.test_server import AUTH, FLEET, fetch, first, serve, tracing_url
 
 MISSING = first(Behaviour.MISSING_KEYS)
 CONFIGURED = first(Behaviour.CONFIGURED)
