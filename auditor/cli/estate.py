@@ -29,6 +29,7 @@ from auditor.model import ProjectScope, utc_now
 from auditor.service.agency import reach_account
 from auditor.service.auth import Credentials, CredentialsByProject
 from auditor.service.credential_sources import CredentialSource
+from auditor.service.expiring import Shelves
 from auditor.service.iam import IamApi
 from auditor.service.identity import Identity
 from auditor.service.projects import (
@@ -104,6 +105,8 @@ class Estate:
     accounts: list[AccountListing]
     routes: dict[str, Account]  # project id -> the other account it belongs to
     shard: Shard | None = None
+    # The agency tokens or temporary keys the listing fetched, for discovery and the audit.
+    shelves: Shelves = field(default_factory=Shelves)
 
     @property
     def unreached(self) -> list[AccountListing]:
@@ -145,9 +148,13 @@ async def list_estate(
             raise UsageError(f"--all-projects: {exc}") from None
         own = AccountListing(name, "own", projects_listed=len(listed))
         estate = Estate([], [own], {}, shard)
+        shelves = estate.shelves
         _take(estate, own, select_projects(listed, regions=wanted, exclude=excluded), None)
         others = await asyncio.gather(
-            *(_list_account(api, home, account, wanted, excluded) for account in settings.accounts)
+            *(
+                _list_account(api, home, account, wanted, excluded, shelves)
+                for account in settings.accounts
+            )
         )
         for account, (listing, selection) in zip(settings.accounts, others, strict=True):
             estate.accounts.append(listing)
@@ -162,9 +169,10 @@ async def _list_account(
     account: Account,
     regions: frozenset[str] | None,
     excluded: Collection[str],
+    shelves: Shelves,
 ) -> tuple[AccountListing, ProjectSelection | None]:
     listing = AccountListing(account.name, "agency", agency=account.agency_name)
-    access = reach_account(api, home, account, now=utc_now)
+    access = reach_account(api, home, account, now=utc_now, shelves=shelves)
     try:
         listed = await list_projects(api, access.identity)
     except AgencyRefused as exc:
@@ -198,10 +206,15 @@ def _take(
 
 
 def estate_source(
-    source: CredentialSource, settings: Settings, routes: Mapping[str, Account]
+    source: CredentialSource,
+    settings: Settings,
+    routes: Mapping[str, Account],
+    shelves: Shelves | None = None,
 ) -> CredentialSource:
     """Credentials for an estate's projects: each other account's (through its agency, its own
-    rate scope) for the projects `routes` gives it, the own account's for the others."""
+    rate scope) for the projects `routes` gives it, the own account's for the others. Every
+    session built from it (discovery's, the audit's) shares what `shelves` holds and what
+    they fetch."""
     if not routes:
         return source
     identity = source.identity
@@ -211,6 +224,7 @@ def estate_source(
             "HUAWEICLOUD_SDK_AK/SK or a HUAWEICLOUD_USERNAME/PASSWORD, not a credentials "
             "file's tokens alone"
         )
+    kept = shelves if shelves is not None else Shelves()
 
     def build(session: aiohttp.ClientSession, regions: Mapping[str, str]) -> Credentials:
         own = source.build(session, regions)
@@ -220,7 +234,7 @@ def estate_source(
         by_project: dict[str, Credentials] = {}
         for project_id, account in routes.items():
             if account.name not in reached:
-                reached[account.name] = reach_account(api, home, account, now=utc_now)
+                reached[account.name] = reach_account(api, home, account, now=utc_now, shelves=kept)
             by_project[project_id] = reached[account.name].credentials
         return CredentialsByProject(by_project, own)
 
@@ -267,7 +281,7 @@ def discover_estate(
             f"--all-projects: no project to audit{shard} (every listed project was skipped or "
             "no account could be listed; see the lines above)"
         )
-    source = estate_source(source, settings, estate.routes)
+    source = estate_source(source, settings, estate.routes, estate.shelves)
     listings = asyncio.run(discover(settings, source, estate.scopes))
     log_listings(listings)
     return source, estate, listings

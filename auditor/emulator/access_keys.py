@@ -33,6 +33,18 @@ AKSK_FAILURES_TO_LOCK = 5
 SDK_DATE_TOLERANCE = timedelta(minutes=15)
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A request as the gateway received it, to judge its credentials: `received` holds its
+    headers with lower-case names, `now` is the loop time it arrived."""
+
+    method: str
+    url: str
+    received: Mapping[str, str]
+    body: bytes
+    now: float
+
+
 def iam_info(code: str, detail: str) -> Answer:
     """The gateway's 401 for credentials it cannot accept, `detail` after its usual words."""
     return 401, error_body(code, f"Incorrect IAM authentication information: {detail}")
@@ -122,22 +134,18 @@ class AccessKeys:
 
     def check(
         self,
+        arrival: Arrival,
         *,
-        method: str,
-        url: str,
-        received: Mapping[str, str],
-        body: bytes,
-        now: float,
         placement: Placement,
         refused: Callable[[AccessKey], bool],
     ) -> AccessKey | Answer:
-        """The key that signed this request, or the refusal to send (see the module docstring).
+        """The key that signed `arrival`, or the refusal to send (see the module docstring).
 
-        `received` holds the headers with lower-case names and must have `authorization`;
-        `placement` judges where the request is sent, `refused` whether that place refuses
-        the key anyway.
+        Its headers must have `authorization`; `placement` judges where the request is sent,
+        `refused` whether that place refuses the key anyway.
         """
-        auth = parse_authorization(received["authorization"])
+        now = arrival.now
+        auth = parse_authorization(arrival.received["authorization"])
         if auth is None:
             return BAD_AUTHORIZATION
         key = self.get(auth.access)
@@ -147,7 +155,7 @@ class AccessKeys:
             return AK_LOCKED
         if key.expires_at is not None and self._wall_clock() >= key.expires_at:
             return SECURITY_TOKEN_EXPIRED
-        refusal = self._refusal(key, method, url, received, body, placement, refused)
+        refusal = self._refusal(key, arrival, placement, refused)
         if refusal is None:
             self._failures.pop(auth.access, None)
             return key
@@ -161,13 +169,11 @@ class AccessKeys:
     def _refusal(
         self,
         key: AccessKey,
-        method: str,
-        url: str,
-        received: Mapping[str, str],
-        body: bytes,
+        arrival: Arrival,
         placement: Placement,
         refused: Callable[[AccessKey], bool],
     ) -> Answer | None:
+        received = arrival.received
         try:
             signed_at = parse_sdk_date(received.get("x-sdk-date", "").strip())
         except ValueError:
@@ -180,7 +186,13 @@ class AccessKeys:
         sent = received.get("x-security-token")
         if (key.security_token is None) != (sent is None) or not _same(sent, key.security_token):
             return BAD_SECURITY_TOKEN
-        if not verify(sk=key.secret, method=method, url=url, headers=received, body=body):
+        if not verify(
+            sk=key.secret,
+            method=arrival.method,
+            url=arrival.url,
+            headers=received,
+            body=arrival.body,
+        ):
             return BAD_SIGNATURE
         if refused(key):
             return BAD_SIGNATURE

@@ -43,6 +43,7 @@ from auditor.emulator.access_keys import (
     PROJECT_MISMATCH,
     AccessKey,
     AccessKeys,
+    Arrival,
     iam_info,
 )
 from auditor.emulator.config import EmulatorConfig
@@ -181,7 +182,7 @@ class CredentialCheck:
         `url` is the URL as received (`str(request.url)`), `headers` the received headers.
         """
         received = {name.lower(): value for name, value in headers.items()}
-        refusal = self._judge(project_id, method, url, received, body, now)
+        refusal = self._judge(project_id, Arrival(method, url, received, body, now))
         if refusal is not None:
             self._stats.auth_failures_by_project[project_id] += 1
         return refusal
@@ -197,7 +198,7 @@ class CredentialCheck:
         """
         received = {name.lower(): value for name, value in headers.items()}
         project_id = received.get("x-project-id", "").strip() or self._token_project(received)
-        refusal = self._judge(project_id or "", method, url, received, body, now)
+        refusal = self._judge(project_id or "", Arrival(method, url, received, body, now))
         if refusal is not None and project_id:
             self._stats.auth_failures_by_project[project_id] += 1
         return refusal
@@ -209,15 +210,8 @@ class CredentialCheck:
         issued = self._issued.get(token)
         return issued.project_id if issued is not None else self._scoped.get(token)
 
-    def _judge(
-        self,
-        project_id: str,
-        method: str,
-        url: str,
-        received: Mapping[str, str],
-        body: bytes,
-        now: float,
-    ) -> Answer | None:
+    def _judge(self, project_id: str, arrival: Arrival) -> Answer | None:
+        received = arrival.received
         if "x-auth-token" in received:
             return self._check_token(received["x-auth-token"], project_id)
         if "authorization" not in received:
@@ -231,15 +225,7 @@ class CredentialCheck:
             rejected = project_id in self._config.reject_projects
             return rejected or self._outside(key.domain_id, project_id)
 
-        verdict = self.access_keys.check(
-            method=method,
-            url=url,
-            received=received,
-            body=body,
-            now=now,
-            placement=placement,
-            refused=refused,
-        )
+        verdict = self.access_keys.check(arrival, placement=placement, refused=refused)
         return None if isinstance(verdict, AccessKey) else verdict
 
     def _check_token(self, token: str, project_id: str) -> Answer | None:
@@ -295,14 +281,13 @@ class CredentialCheck:
         if token_only and "x-auth-token" not in received:
             self._stats.iam_auth_failures += 1
             return IAM_UNAUTHENTICATED
-        caller = self._iam_judge(method, url, received, body, now)
+        caller = self._iam_judge(Arrival(method, url, received, body, now))
         if not isinstance(caller, Caller):
             self._stats.iam_auth_failures += 1
         return caller
 
-    def _iam_judge(
-        self, method: str, url: str, received: Mapping[str, str], body: bytes, now: float
-    ) -> Caller | Answer:
+    def _iam_judge(self, arrival: Arrival) -> Caller | Answer:
+        received = arrival.received
         token = received.get("x-auth-token")
         if token is not None:
             return self._token_caller(token)
@@ -313,15 +298,7 @@ class CredentialCheck:
             sent = received.get("x-domain-id", key.domain_id).strip()
             return DOMAIN_MISMATCH if sent != key.domain_id else None
 
-        verdict = self.access_keys.check(
-            method=method,
-            url=url,
-            received=received,
-            body=body,
-            now=now,
-            placement=placement,
-            refused=lambda _: False,
-        )
+        verdict = self.access_keys.check(arrival, placement=placement, refused=lambda _: False)
         if not isinstance(verdict, AccessKey):
             return verdict
         return Caller(verdict.domain_id, verdict.user, True, verdict.temporary)

@@ -37,7 +37,7 @@ from auditor.service.auth import (
     access_key_scope,
     project_scope,
 )
-from auditor.service.expiring import ExpiringCache
+from auditor.service.expiring import ExpiringCache, Shelf, Shelves
 from auditor.service.iam import IamAnswer, IamApi, parse_expiry
 from auditor.service.identity import DomainTokenIdentity, Identity
 
@@ -162,7 +162,13 @@ class AgencyTokens(ScopedTokens):
     when first needed, renewed before it expires or when refused, a refusal remembered."""
 
     def __init__(
-        self, api: IamApi, home: Identity, account: Account, *, now: Callable[[], datetime]
+        self,
+        api: IamApi,
+        home: Identity,
+        account: Account,
+        *,
+        now: Callable[[], datetime],
+        shelf: Shelf[IamToken] | None = None,
     ) -> None:
         async def fetch(project_id: str) -> IamToken:
             try:
@@ -176,6 +182,7 @@ class AgencyTokens(ScopedTokens):
             method=f"agency {account.agency_name} of account {account.name} (tokens)",
             rate_scope=account_rate_scope(account.name),
             tag="agency",
+            shelf=shelf,
         )
 
 
@@ -183,7 +190,13 @@ class AgencyTokenIdentity(DomainTokenIdentity):
     """Another account as IAM's listing calls see it: a domain-scoped agency token."""
 
     def __init__(
-        self, api: IamApi, home: Identity, account: Account, *, now: Callable[[], datetime]
+        self,
+        api: IamApi,
+        home: Identity,
+        account: Account,
+        *,
+        now: Callable[[], datetime],
+        shelf: Shelf[IamToken] | None = None,
     ) -> None:
         async def fetch() -> IamToken:
             return await fetch_agency_token(api, home, account, account.domain_scope())
@@ -195,6 +208,7 @@ class AgencyTokenIdentity(DomainTokenIdentity):
             account=account.name,
             domain_id=account.domain_id,
             tag="agency",
+            shelf=shelf,
         )
 
     def __repr__(self) -> str:
@@ -216,13 +230,14 @@ class AgencyKeyring:
         *,
         now: Callable[[], datetime],
         duration_seconds: int = DEFAULT_DURATION,
+        shelf: Shelf[TemporaryKeys] | None = None,
     ) -> None:
         _check_duration(duration_seconds)
 
         async def fetch(_: str) -> TemporaryKeys:
             return await fetch_temporary_keys(api, home, account, duration_seconds)
 
-        self._keys = ExpiringCache(fetch, lambda keys: keys.expires_at, now=now)
+        self._keys = ExpiringCache(fetch, lambda keys: keys.expires_at, now=now, shelf=shelf)
         self.account = account
         self._now = now
 
@@ -320,15 +335,26 @@ def reach_account(
     *,
     now: Callable[[], datetime],
     duration_seconds: int = DEFAULT_DURATION,
+    shelves: Shelves | None = None,
 ) -> AccountAccess:
     """The way into `account` for credentials whose own identity is `home`: temporary keys
     for AK/SK (`home.signs`), agency tokens otherwise. Nothing is asked of IAM until the
-    identity or the credentials are first used."""
+    identity or the credentials are first used. With `shelves` (one per run), what was
+    fetched for `account` in an earlier event loop of the run is used again."""
+    shelves = shelves if shelves is not None else Shelves()
+    name = account.name
     if home.signs:
-        keyring = AgencyKeyring(api, home, account, now=now, duration_seconds=duration_seconds)
+        keyring = AgencyKeyring(
+            api,
+            home,
+            account,
+            now=now,
+            duration_seconds=duration_seconds,
+            shelf=shelves(f"temporary keys of {name}"),
+        )
         return AccountAccess(account, AgencyKeyIdentity(keyring), AgencyKeys(keyring))
     return AccountAccess(
         account,
-        AgencyTokenIdentity(api, home, account, now=now),
-        AgencyTokens(api, home, account, now=now),
+        AgencyTokenIdentity(api, home, account, now=now, shelf=shelves(f"domain token of {name}")),
+        AgencyTokens(api, home, account, now=now, shelf=shelves(f"agency tokens of {name}")),
     )

@@ -29,7 +29,7 @@ from typing import Protocol
 from auditor.errors import CredentialsUnavailable
 from auditor.service import signer
 from auditor.service.expiring import REFRESH_MARGIN as REFRESH_MARGIN
-from auditor.service.expiring import ExpiringCache
+from auditor.service.expiring import ExpiringCache, Shelf
 
 ACCESS_KEY_SCOPE = "access key"
 
@@ -287,8 +287,9 @@ class ScopedTokens:
         method: str,
         rate_scope: str,
         tag: str,
+        shelf: Shelf[IamToken] | None = None,
     ) -> None:
-        self._tokens = ExpiringCache(fetch, lambda token: token.expires_at, now=now)
+        self._tokens = ExpiringCache(fetch, lambda token: token.expires_at, now=now, shelf=shelf)
         self.method = method
         self._rate_scope = rate_scope
         self._tag = tag
@@ -318,5 +319,13 @@ class IamPasswordTokens(ScopedTokens):
 
     method = "IAM password (HUAWEICLOUD_USERNAME)"
 
-    def __init__(self, fetch: TokenFetcher, *, now: Callable[[], datetime]) -> None:
-        super().__init__(fetch, now=now, method=self.method, rate_scope="IAM user", tag="iam")
+    def __init__(
+        self,
+        fetch: TokenFetcher,
+        *,
+        now: Callable[[], datetime],
+        shelf: Shelf[IamToken] | None = None,
+    ) -> None:
+        super().__init__(
+            fetch, now=now, method=self.method, rate_scope="IAM user", tag="iam", shelf=shelf
+        )

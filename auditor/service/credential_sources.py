@@ -37,6 +37,7 @@ from auditor.service.auth import (
     ProjectTokens,
     StaticToken,
 )
+from auditor.service.expiring import Shelves
 from auditor.service.iam import IamClient
 from auditor.service.identity import Identity, KeyIdentity, PasswordIdentity, TokenIdentity
 
@@ -143,6 +144,9 @@ def _from_environment(env: Mapping[str, str], settings: Settings) -> CredentialS
         if missing:
             raise UsageError(f"password credentials need {', '.join(missing)} as well")
         username, password, domain = (given[name] for name in names)
+        # The tokens a run's listing, discovery and audit fetch (each with its own session)
+        # are kept for all three: IAM is asked once per project, and once for the domain.
+        shelves = Shelves()
 
         def iam(session: aiohttp.ClientSession, regions: Mapping[str, str]) -> IamClient:
             return IamClient(
@@ -160,10 +164,12 @@ def _from_environment(env: Mapping[str, str], settings: Settings) -> CredentialS
             )
 
         def build(session: aiohttp.ClientSession, regions: Mapping[str, str]) -> Credentials:
-            return IamPasswordTokens(iam(session, regions).fetch, now=utc_now)
+            fetch = iam(session, regions).fetch
+            return IamPasswordTokens(fetch, now=utc_now, shelf=shelves("project tokens"))
 
         def identity(session: aiohttp.ClientSession) -> Identity:
-            return PasswordIdentity(iam(session, {}).fetch_domain, now=utc_now)
+            fetch = iam(session, {}).fetch_domain
+            return PasswordIdentity(fetch, now=utc_now, shelf=shelves("domain token"))
 
         return CredentialSource(IamPasswordTokens.method, build, identity)
     return None

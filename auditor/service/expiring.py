@@ -4,14 +4,20 @@ One `ExpiringCache` holds a credential per key (a project id, "domain", an accou
 once however many workers wait for it, renewed `REFRESH_MARGIN` before it expires or when the
 service refuses it, and a lasting refusal remembered so that IAM is not asked again with
 credentials it has already turned down (a password asked too often locks the user).
+
+What a cache has fetched lives on a `Shelf`, which may outlive it: a run lists, discovers and
+audits in three event loops, each with its own session and so its own caches, and a `Shelf`
+handed to all three (one per credential, from `Shelves`) lets the later ones reuse what the
+first fetched instead of asking IAM again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from auditor.errors import CredentialsUnavailable, IamError
 
@@ -30,6 +36,31 @@ def lasting(exc: Exception) -> bool:
     return False
 
 
+@dataclass
+class Shelf(Generic[T]):
+    """What an `ExpiringCache` has fetched, by key: each credential and when to renew it, how
+    many were fetched, and lasting refusals. Plain data (tokens, keys and their expiry), bound
+    to no event loop or session, so caches of one run's successive loops can share it."""
+
+    held: dict[str, tuple[T, datetime]] = field(default_factory=dict)
+    generation: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, Exception] = field(default_factory=dict)
+
+
+class Shelves:
+    """One `Shelf` per name (say, an account's agency tokens), made when first asked for: what
+    a run has fetched, across its event loops."""
+
+    def __init__(self) -> None:
+        self._shelves: dict[str, Shelf[Any]] = {}
+
+    def __call__(self, name: str) -> Shelf[Any]:
+        shelf = self._shelves.get(name)
+        if shelf is None:
+            shelf = self._shelves[name] = Shelf()
+        return shelf
+
+
 class ExpiringCache(Generic[T]):
     """Expiring credentials by key, each fetched once however many wait for it.
 
@@ -37,6 +68,7 @@ class ExpiringCache(Generic[T]):
     cannot), `expires(value)` says when it stops working. A credential is renewed
     `REFRESH_MARGIN` before it expires; one that lives shorter than twice the margin is renewed
     half way through its life instead, so a short-lived one is not fetched on every request.
+    What it fetches is kept on `shelf` (its own when none is given).
     """
 
     def __init__(
@@ -46,15 +78,17 @@ class ExpiringCache(Generic[T]):
         *,
         now: Callable[[], datetime],
         margin: timedelta = REFRESH_MARGIN,
+        shelf: Shelf[T] | None = None,
     ) -> None:
         self._fetch = fetch
         self._expires = expires
         self._now = now
         self._margin = margin
-        self._held: dict[str, tuple[T, datetime]] = {}  # the value, and when to renew it
-        self._generation: dict[str, int] = {}
-        self._pending: dict[str, asyncio.Task[T]] = {}
-        self._refused: dict[str, Exception] = {}
+        shelf = shelf if shelf is not None else Shelf()
+        self._held = shelf.held  # the value, and when to renew it
+        self._generation = shelf.generation
+        self._refused = shelf.refused
+        self._pending: dict[str, asyncio.Task[T]] = {}  # this event loop's fetches in flight
 
     def __len__(self) -> int:
         """How many keys hold a credential."""

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from auditor.service.auth import IamToken, KeyPair, Outgoing
-from auditor.service.expiring import ExpiringCache
+from auditor.service.expiring import ExpiringCache, Shelf
 
 
 class Identity(Protocol):
@@ -97,11 +97,14 @@ class DomainTokenIdentity:
         account: str,
         domain_id: str,
         tag: str,
+        shelf: Shelf[IamToken] | None = None,
     ) -> None:
         async def fetch_for(_: str) -> IamToken:
             return await fetch()
 
-        self._tokens = ExpiringCache(fetch_for, lambda token: token.expires_at, now=now)
+        self._tokens = ExpiringCache(
+            fetch_for, lambda token: token.expires_at, now=now, shelf=shelf
+        )
         self.method = method
         self.account = account
         self.domain_id = domain_id
@@ -126,10 +129,21 @@ class PasswordIdentity(DomainTokenIdentity):
     method = "IAM password (HUAWEICLOUD_USERNAME)"
 
     def __init__(
-        self, fetch: DomainTokenFetcher, *, now: Callable[[], datetime], account: str = ""
+        self,
+        fetch: DomainTokenFetcher,
+        *,
+        now: Callable[[], datetime],
+        account: str = "",
+        shelf: Shelf[IamToken] | None = None,
     ) -> None:
         super().__init__(
-            fetch, now=now, method=self.method, account=account, domain_id="", tag="domain"
+            fetch,
+            now=now,
+            method=self.method,
+            account=account,
+            domain_id="",
+            tag="domain",
+            shelf=shelf,
         )
 
 

@@ -239,12 +239,21 @@ def test_audit_all_projects_audits_own_and_trusting_accounts_once_and_names_the_
     assert seen["mos_requests"] == 0
     assert REFUSING not in seen["by_account"]
     assert seen["agency_refusals"].get(REFUSING, 0) >= 1
+    # Listing, discovery and the audit each have a session of their own, and share what IAM
+    # gave: one set of temporary keys, or one agency token per project and one for the domain.
     if method == "aksk":
-        assert seen["temporary_keys_issued"].get(TEAM_B.name, 0) >= 1
+        assert seen["temporary_keys_issued"] == {TEAM_B.name: 1}
         assert seen["agency_tokens_issued"] == {}
     else:
-        assert seen["agency_tokens_issued"].get(TEAM_B.name, 0) >= 1
+        team_b_projects = len(project_ids(ESTATE, TEAM_B.name))
+        assert seen["agency_tokens_issued"] == {TEAM_B.name: team_b_projects + 1}
         assert seen["temporary_keys_issued"] == {}
+    if method == "password":  # the own account: a domain token and a token per project, once
+        assert seen["domain_tokens_issued"][HOME.name] == 1
+        own = project_ids(ESTATE, HOME.name)
+        assert {p: n for p, n in estate.stats()["tokens_issued"].items() if p in own} == {
+            p: 1 for p in own
+        }
 
 
 # --- discover --all-projects: the inventory, --region, --exclude-project, --shard --------------

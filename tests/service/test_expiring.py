@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from auditor.errors import AgencyRefused, CredentialsUnavailable, IamError
-from auditor.service.expiring import REFRESH_MARGIN, ExpiringCache, lasting
+from auditor.service.expiring import REFRESH_MARGIN, ExpiringCache, Shelf, Shelves, lasting
 from tests.factories import NOW, WallClock
 
 
@@ -166,3 +166,42 @@ def test_what_lasts() -> None:
     assert lasting(IamError("x", status=403))
     assert not lasting(IamError("x", transient=True))
     assert not lasting(ValueError("a bug is not a refusal"))
+
+
+# --- a shelf: what one event loop's cache fetched, for the next loop's ---------------------
+
+
+def test_caches_of_successive_event_loops_share_their_shelf() -> None:
+    # A run lists, discovers and audits in three event loops, each with its own cache.
+    clock = WallClock()
+    fetcher = Fetcher(clock)
+    shelves = Shelves()
+    got = []
+    for _ in range(3):
+        cache = ExpiringCache(fetcher, lambda value: value[1], now=clock, shelf=shelves("a"))
+        got.append(asyncio.run(cache.get("p")))
+    assert fetcher.calls == Counter({"p": 1})
+    assert got == [got[0]] * 3
+    other = ExpiringCache(fetcher, lambda value: value[1], now=clock, shelf=shelves("b"))
+    asyncio.run(other.get("p"))
+    assert fetcher.calls == Counter({"p": 2})  # another shelf: its own credentials
+
+
+def test_a_shelf_keeps_drops_renewals_and_lasting_refusals_across_loops() -> None:
+    clock = WallClock()
+    fetcher = Fetcher(clock)
+    shelf: Shelf[tuple[str, datetime]] = Shelf()
+    first = ExpiringCache(fetcher, lambda value: value[1], now=clock, shelf=shelf)
+    _, generation = asyncio.run(first.get("p"))
+    assert first.drop("p", generation)
+    second = ExpiringCache(fetcher, lambda value: value[1], now=clock, shelf=shelf)
+    assert asyncio.run(second.get("p"))[1] == generation + 1  # the drop is seen: fetched anew
+    refusing = Fetcher(clock, fail=AgencyRefused("agency refused", account="b", status=403))
+    third = ExpiringCache(refusing, lambda value: value[1], now=clock, shelf=shelf)
+    with pytest.raises(AgencyRefused):
+        asyncio.run(third.get("q"))
+    fourth = ExpiringCache(refusing, lambda value: value[1], now=clock, shelf=shelf)
+    assert fourth.refused("q")
+    with pytest.raises(AgencyRefused):
+        asyncio.run(fourth.get("q"))
+    assert refusing.calls == Counter({"q": 1})  # IAM is not asked again in the next loop
