@@ -135,10 +135,9 @@ class EstateEmulator:
         return read_stats(self.url, reset=reset)
 
 
-@pytest.fixture(scope="module")
-def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EstateEmulator]:
+@contextlib.contextmanager
+def estate_emulator(tmp: Path) -> Iterator[EstateEmulator]:
     """`auditor emulator --accounts 3 --refusing-account emulator-domain-3`, and its config."""
-    tmp = tmp_path_factory.mktemp("estate")
     child = start_child(
         tmp,
         functions=FUNCTIONS,
@@ -149,6 +148,13 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EstateEmulator]
         yield EstateEmulator(child.url, child, estate_config(tmp / "estate.toml", child.url))
     finally:
         child.stop()
+
+
+@pytest.fixture(scope="module")
+def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EstateEmulator]:
+    """The estate's emulator, shared by the tests of this module that change nothing."""
+    with estate_emulator(tmp_path_factory.mktemp("estate")) as emulator:
+        yield emulator
 
 
 def emulator_urns(emulator: EstateEmulator, projects: set[str]) -> set[str]:
@@ -321,16 +327,8 @@ def test_shards_partition_the_projects(estate: EstateEmulator, tmp_path: Path) -
 @pytest.fixture
 def fresh_estate(tmp_path: Path) -> Iterator[EstateEmulator]:
     """The same estate, in a process of its own: a fix changes what the emulator serves."""
-    child = start_child(
-        tmp_path,
-        functions=FUNCTIONS,
-        seed=SEED,
-        args=("--accounts", "3", "--refusing-account", REFUSING, "--regions", ",".join(REGIONS)),
-    )
-    try:
-        yield EstateEmulator(child.url, child, estate_config(tmp_path / "estate.toml", child.url))
-    finally:
-        child.stop()
+    with estate_emulator(tmp_path) as emulator:
+        yield emulator
 
 
 @pytest.mark.parametrize("method", ["token", "aksk"])
