@@ -37,7 +37,7 @@ account; `throttling`: what each account's controller learned) and its rows (`ac
 the child's log lines (`account ...` once IAM listed the estate, `discovered ...` once every
 project's functions were listed), timed against the moment the child was started.
 
-`--quick` (5 accounts × 200 functions) proves the section runs in well under a minute; its
+`--quick` (3 accounts × 100 functions) proves the section runs in well under a minute; its
 figures say little (the first second's 429s put back most of so small a fleet, which spreads
 it over every account by chance).
 """
@@ -105,7 +105,7 @@ class EstateSizes:
 
 
 FULL = EstateSizes(accounts=50, functions=100_000, limit=20)
-QUICK = EstateSizes(accounts=5, functions=1_000, limit=20)
+QUICK = EstateSizes(accounts=3, functions=300, limit=20)
 
 
 def account_key(index: int) -> tuple[str, str]:
