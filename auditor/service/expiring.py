@@ -36,15 +36,19 @@ def lasting(exc: Exception) -> bool:
     return False
 
 
-@dataclass
+@dataclass(repr=False)
 class Shelf(Generic[T]):
     """What an `ExpiringCache` has fetched, by key: each credential and when to renew it, how
     many were fetched, and lasting refusals. Plain data (tokens, keys and their expiry), bound
-    to no event loop or session, so caches of one run's successive loops can share it."""
+    to no event loop or session, so caches of one run's successive loops can share it. Its
+    `repr` counts what it holds and shows none of it: the values are credentials."""
 
     held: dict[str, tuple[T, datetime]] = field(default_factory=dict)
     generation: dict[str, int] = field(default_factory=dict)
     refused: dict[str, Exception] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Shelf({len(self.held)} held, {len(self.refused)} refused, ****)"
 
 
 class Shelves:

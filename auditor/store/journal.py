@@ -166,14 +166,9 @@ class JournalReader:
                     # Torn by a crash: a resumed journal is cut here, so this line is not kept.
                     self.skipped_lines += 1
                     continue
-                record = _load(line.decode("utf-8", "replace"))
-                if record is None or ("i" not in record and "resumed_at" not in record):
-                    self.skipped_lines += 1
-                elif "i" in record:
-                    try:
-                        yield int(record["i"]), at, from_record(record)
-                    except (KeyError, TypeError, ValueError):
-                        self.skipped_lines += 1
+                found = self._row_of(line)
+                if found is not None:
+                    yield found[0], at, found[1]
 
     def latest_rows(self, urns: Sequence[str], end: int) -> Iterator[tuple[int, Row]]:
         """`(target index, row)` of each target's last line before offset `end` whose URN is
@@ -190,21 +185,29 @@ class JournalReader:
             for lines in _blocks_back(stream, body, end):
                 chosen: list[tuple[int, Row]] = []
                 for line in reversed(lines):
-                    record = _load(line.decode("utf-8", "replace"))
-                    if record is None or ("i" not in record and "resumed_at" not in record):
-                        self.skipped_lines += 1
+                    found = self._row_of(line)
+                    if found is None:
                         continue
-                    if "i" not in record:
-                        continue
-                    try:
-                        index, row = int(record["i"]), from_record(record)
-                    except (KeyError, TypeError, ValueError):
-                        self.skipped_lines += 1
-                        continue
+                    index, row = found
                     if 0 <= index < len(urns) and not taken[index] and row.urn == urns[index]:
                         taken[index] = 1
-                        chosen.append((index, row))
+                        chosen.append(found)
                 yield from reversed(chosen)
+
+    def _row_of(self, line: bytes) -> tuple[int, Row] | None:
+        """The target index and row of a result line; None for a `resumed_at` marker, and for
+        an unreadable line, which is counted in `skipped_lines`."""
+        record = _load(line.decode("utf-8", "replace"))
+        if record is None or ("i" not in record and "resumed_at" not in record):
+            self.skipped_lines += 1
+            return None
+        if "i" not in record:
+            return None
+        try:
+            return int(record["i"]), from_record(record)
+        except (KeyError, TypeError, ValueError):
+            self.skipped_lines += 1
+            return None
 
 
 def _blocks_back(stream: BinaryIO, start: int, end: int) -> Iterator[list[bytes]]:

@@ -205,3 +205,15 @@ def test_a_shelf_keeps_drops_renewals_and_lasting_refusals_across_loops() -> Non
     with pytest.raises(AgencyRefused):
         asyncio.run(fourth.get("q"))
     assert refusing.calls == Counter({"q": 1})  # IAM is not asked again in the next loop
+
+
+def test_a_shelf_shows_no_credential_it_holds() -> None:
+    secret = "MIIplanted-agency-token-4f2a"
+    shelf: Shelf[str] = Shelf()
+    shelf.held["p"] = (secret, NOW)
+    shelf.refused["q"] = CredentialsUnavailable("refused", lasting=True)
+    shelves = Shelves()
+    shelves("agency tokens of team-b").held["p"] = (secret, NOW)
+    for text in (repr(shelf), str(shelf), repr(shelves), repr([shelf])):
+        assert secret not in text
+    assert repr(shelf) == "Shelf(1 held, 1 refused, ****)"
